@@ -1,0 +1,160 @@
+package chat
+
+import (
+	"encoding/json"
+	"sync"
+)
+
+// Event types pushed by the server. They are part of the protocol.
+const (
+	EventHello    = "hello"
+	EventJoined   = "joined"
+	EventLeft     = "left"
+	EventPresence = "presence"
+	EventMessage  = "message"
+	EventAck      = "ack"
+	EventHistory  = "history"
+	EventTyping   = "typing"
+	EventPong     = "pong"
+	EventRoom     = "room"
+	EventDeleted  = "deleted"
+	EventEdited   = "edited"
+	EventError    = "error"
+)
+
+// Room actions carried by EventRoom.
+const (
+	ActionCreate = "create"
+	ActionUpdate = "update"
+	ActionDelete = "delete"
+)
+
+// Presence statuses carried by EventPresence.
+const (
+	StatusOnline  = "online"
+	StatusOffline = "offline"
+)
+
+// Payloads of the events, without their type and request id. Socket.IO
+// emits these objects as the event argument; the native codec merges them
+// into the frame next to "type" and "id".
+type (
+	HelloPayload struct {
+		User  *User  `json:"user"` // nil for guests
+		Rooms []Room `json:"rooms"`
+	}
+	JoinedPayload struct {
+		Room     string    `json:"room"`
+		Online   []User    `json:"online"`
+		Messages []Message `json:"messages"`
+		More     bool      `json:"more"` // older messages exist
+	}
+	LeftPayload struct {
+		Room string `json:"room"`
+	}
+	PresencePayload struct {
+		Room   string `json:"room"`
+		User   User   `json:"user"`
+		Status string `json:"status"`
+	}
+	MessagePayload struct {
+		Room    string  `json:"room"`
+		Message Message `json:"message"`
+	}
+	AckPayload struct {
+		Message Message `json:"message"`
+	}
+	HistoryPayload struct {
+		Room     string    `json:"room"`
+		Messages []Message `json:"messages"`
+		More     bool      `json:"more"`
+	}
+	TypingPayload struct {
+		Room string `json:"room"`
+		User User   `json:"user"`
+	}
+	RoomPayload struct {
+		Action string `json:"action"`
+		Room   Room   `json:"room"`
+	}
+	DeletedPayload struct {
+		Room string `json:"room"`
+		ID   string `json:"id"`
+	}
+	EditedPayload struct {
+		Room    string  `json:"room"`
+		Message Message `json:"message"`
+	}
+	ErrorPayload struct {
+		Code       Code   `json:"code"`
+		Message    string `json:"message"`
+		RetryAfter int64  `json:"retryAfter,omitempty"` // milliseconds, for rate_limited
+	}
+	PongPayload struct{}
+)
+
+// MaxCodecs bounds the number of wire encodings an Event caches.
+const MaxCodecs = 4
+
+// Encoder turns an event into the bytes of one wire protocol. Slot is a
+// distinct index below MaxCodecs under which the event caches the result.
+type Encoder interface {
+	Slot() int
+	Encode(e *Event) []byte
+}
+
+// Event is one thing pushed to clients. A broadcast event is built once and
+// the same value, with the same encoded bytes, goes to every receiver.
+type Event struct {
+	Type    string
+	ReplyTo json.RawMessage // the id of the request this answers; nil for broadcasts
+	Payload json.RawMessage // the payload object, encoded once
+
+	// Routing, never sent to clients.
+	Room  string // the room the event is about, "" if none
+	Actor string // the user who caused it: typing and presence skip that user's connections
+	Data  any    // the payload value, for in-process receivers (room changes)
+
+	enc [MaxCodecs]struct {
+		once sync.Once
+		b    []byte
+	}
+}
+
+// NewEvent builds an event with its payload encoded as JSON.
+func NewEvent(typ string, payload any) (*Event, error) {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	return &Event{Type: typ, Payload: b, Data: payload}, nil
+}
+
+// MustEvent is NewEvent for payloads that cannot fail to encode: the
+// payload types above hold only strings, numbers, bools and times.
+func MustEvent(typ string, payload any) *Event {
+	e, err := NewEvent(typ, payload)
+	if err != nil {
+		panic("chat: encoding " + typ + " payload: " + err.Error())
+	}
+	return e
+}
+
+// ErrorEvent builds the error reply to a request.
+func ErrorEvent(replyTo json.RawMessage, err error) *Event {
+	p := ErrorPayload{Code: ErrorCode(err), Message: ErrorMessage(err)}
+	if e, ok := err.(*Error); ok && e.RetryAfter > 0 {
+		p.RetryAfter = e.RetryAfter.Milliseconds()
+	}
+	ev := MustEvent(EventError, p)
+	ev.ReplyTo = replyTo
+	return ev
+}
+
+// Encoded returns the event in enc's wire format, encoding it on first use
+// only; it is safe for concurrent use.
+func (e *Event) Encoded(enc Encoder) []byte {
+	s := &e.enc[enc.Slot()]
+	s.once.Do(func() { s.b = enc.Encode(e) })
+	return s.b
+}

@@ -1,0 +1,146 @@
+package server
+
+import (
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"pocketchat/internal/chat"
+	"pocketchat/internal/ws"
+)
+
+// Config holds the chat's settings. ConfigFromEnv fills it from CHAT_*
+// environment variables; the README lists them.
+type Config struct {
+	// AllowedOrigins lists origins (scheme://host[:port]) besides the
+	// server's own whose pages may open the WebSocket; "*" allows any.
+	// Requests without an Origin header (programs) are always allowed.
+	AllowedOrigins []string
+	// Guests lets clients without credentials connect and read public rooms.
+	Guests bool
+	// PageSize is the number of latest messages sent on join.
+	PageSize int
+	// MaxText is the longest message text accepted over the chat
+	// protocols, in characters; the schema caps it at 4000.
+	MaxText int
+	// TicketTTL is how long a WebSocket ticket stays valid.
+	TicketTTL time.Duration
+	// ShutdownWait bounds how long shutdown waits for connections to
+	// finish their request in progress and flush their queue.
+	ShutdownWait time.Duration
+	// WS tunes every WebSocket connection (frame limit, queue, keepalive).
+	WS ws.Config
+	// Public is the file system served at "/" (the browser client); nil
+	// serves nothing there.
+	Public fs.FS
+	// PublicDir, when set, serves the browser client from this directory
+	// instead of Public (to edit it without rebuilding).
+	PublicDir string
+	// HooksDir is where operators' JS hooks (*.pb.js) live; "" is
+	// PocketBase's default, pb_data/../pb_hooks.
+	HooksDir string
+	// HooksPool is the number of JS runtimes kept warm for hooks.
+	HooksPool int
+	// Banner prints the chat's addresses at start.
+	Banner bool
+}
+
+// DefaultConfig is the configuration with every setting at its default.
+func DefaultConfig() Config {
+	return Config{
+		Guests:       true,
+		PageSize:     chat.DefaultPageSize,
+		MaxText:      chat.MaxTextLen,
+		TicketTTL:    30 * time.Second,
+		ShutdownWait: 5 * time.Second,
+		WS: ws.Config{
+			WriteWait:  ws.DefaultWriteWait,
+			PingPeriod: ws.DefaultPingPeriod,
+			PongWait:   ws.DefaultPongWait,
+			MaxFrame:   ws.DefaultMaxFrame,
+			Queue:      ws.DefaultQueue,
+		},
+		HooksPool: 4,
+		Banner:    true,
+	}
+}
+
+// ConfigFromEnv reads the CHAT_* variables through getenv (os.Getenv in
+// main, a map in tests) over DefaultConfig.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	r := envReader{get: getenv}
+	if v := getenv("CHAT_ALLOWED_ORIGINS"); v != "" {
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
+				c.AllowedOrigins = append(c.AllowedOrigins, o)
+			}
+		}
+	}
+	c.Guests = r.bool("CHAT_GUESTS", c.Guests)
+	c.PageSize = r.int("CHAT_HISTORY_PAGE", c.PageSize, 1, chat.MaxPageSize)
+	c.MaxText = r.int("CHAT_MAX_TEXT", c.MaxText, 1, chat.MaxTextLen)
+	c.TicketTTL = r.duration("CHAT_TICKET_TTL", c.TicketTTL)
+	c.ShutdownWait = r.duration("CHAT_SHUTDOWN_WAIT", c.ShutdownWait)
+	c.WS.MaxFrame = int64(r.int("CHAT_WS_MAX_FRAME", int(c.WS.MaxFrame), 1024, 16<<20))
+	c.WS.Queue = r.int("CHAT_WS_QUEUE", c.WS.Queue, 1, 1<<20)
+	c.WS.PingPeriod = r.duration("CHAT_WS_PING", c.WS.PingPeriod)
+	c.WS.PongWait = r.duration("CHAT_WS_PONG_WAIT", c.WS.PongWait)
+	c.WS.WriteWait = r.duration("CHAT_WS_WRITE_WAIT", c.WS.WriteWait)
+	c.PublicDir = getenv("CHAT_PUBLIC_DIR")
+	c.HooksDir = getenv("CHAT_HOOKS_DIR")
+	c.HooksPool = r.int("CHAT_HOOKS_POOL", c.HooksPool, 0, 1000)
+	if c.WS.PingPeriod >= c.WS.PongWait {
+		r.errs = append(r.errs, fmt.Sprintf("CHAT_WS_PING (%s) must be shorter than CHAT_WS_PONG_WAIT (%s)", c.WS.PingPeriod, c.WS.PongWait))
+	}
+	if len(r.errs) > 0 {
+		return c, fmt.Errorf("configuration: %s", strings.Join(r.errs, "; "))
+	}
+	return c, nil
+}
+
+type envReader struct {
+	get  func(string) string
+	errs []string
+}
+
+func (r *envReader) int(key string, def, lo, hi int) int {
+	v := r.get(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want an integer from %d to %d", key, v, lo, hi))
+		return def
+	}
+	return n
+}
+
+func (r *envReader) bool(key string, def bool) bool {
+	v := r.get(key)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want true or false", key, v))
+		return def
+	}
+	return b
+}
+
+func (r *envReader) duration(key string, def time.Duration) time.Duration {
+	v := r.get(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want a positive duration such as 30s", key, v))
+		return def
+	}
+	return d
+}

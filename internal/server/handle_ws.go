@@ -1,0 +1,156 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+
+	"pocketchat/internal/chat"
+	"pocketchat/internal/protocol"
+	"pocketchat/internal/session"
+	"pocketchat/internal/ws"
+)
+
+// handleWS serves GET /api/chat/ws. Every refusal (origin, credentials,
+// ban) is a JSON error before the upgrade; after it, the connection runs
+// until the client leaves or the server stops.
+func (s *Server) handleWS(e *core.RequestEvent) error {
+	if !s.originAllowed(e.Request) {
+		return apis.NewForbiddenError("This origin may not open the chat socket.", nil)
+	}
+	user, err := s.authenticate(e)
+	if err != nil {
+		return err
+	}
+	if !websocket.IsWebSocketUpgrade(e.Request) {
+		return apis.NewBadRequestError("Expected a WebSocket upgrade request.", nil)
+	}
+	conn, err := s.upgrader.Upgrade(e.Response, e.Request, nil)
+	if err != nil {
+		return nil // gorilla has answered; the connection is hijacked
+	}
+	c := ws.New(conn, protocol.Native{}, s.cfg.WS)
+	if !s.track(c) {
+		closeNow(conn, websocket.CloseGoingAway, "server shutting down")
+		return nil
+	}
+	defer s.untrack(c)
+
+	ctx := e.Request.Context() // ends when the server shuts down
+	// Requests finish even when shutdown begins mid-way, so their
+	// replies (acks of committed messages) still go out.
+	work := context.WithoutCancel(ctx)
+	sess := session.New(session.Config{PageSize: s.cfg.PageSize, MaxText: s.cfg.MaxText},
+		s.store, s.hub, c, user, s.connIDs.Add(1))
+	if err := sess.Start(work); err != nil {
+		e.App.Logger().Error("chat: session start failed", "error", err)
+		closeNow(conn, websocket.CloseInternalServerErr, "internal error")
+		return nil
+	}
+	defer sess.Close()
+	_ = c.Run(ctx, func(_ context.Context, frame []byte) {
+		req, err := protocol.DecodeNative(frame)
+		if err != nil {
+			var id json.RawMessage
+			if req != nil {
+				id = req.ID
+			}
+			c.Send(chat.ErrorEvent(id, err))
+			return
+		}
+		sess.Handle(work, req)
+	})
+	return nil
+}
+
+func closeNow(conn *websocket.Conn, code int, reason string) {
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	_ = conn.Close()
+}
+
+// authenticate finds who opens the socket: a single-use ticket (browsers),
+// an Authorization header with a users token (programs), or nobody (a
+// guest, if guests are allowed). Bad credentials are refused, never
+// downgraded to a guest.
+func (s *Server) authenticate(e *core.RequestEvent) (*chat.User, error) {
+	var rec *core.Record
+	switch ticket := e.Request.URL.Query().Get("ticket"); {
+	case ticket != "":
+		redactTicket(e.Request)
+		uid, ok := s.tickets.Redeem(ticket)
+		if !ok {
+			return nil, apis.NewUnauthorizedError("The ticket is invalid, expired or already used.", nil)
+		}
+		r, err := e.App.FindRecordById(colUsers, uid)
+		if err != nil {
+			return nil, apis.NewUnauthorizedError("The ticket's user no longer exists.", nil)
+		}
+		rec = r
+	case e.Request.Header.Get("Authorization") != "":
+		if e.Auth == nil {
+			return nil, apis.NewUnauthorizedError("The token is invalid or expired.", nil)
+		}
+		if e.Auth.Collection().Name != colUsers {
+			return nil, apis.NewForbiddenError("The chat takes tokens of the users collection.", nil)
+		}
+		rec = e.Auth
+	default:
+		if !s.cfg.Guests {
+			return nil, apis.NewUnauthorizedError("Sign in to chat.", nil)
+		}
+		return nil, nil
+	}
+	if rec.GetBool("banned") {
+		return nil, apis.NewForbiddenError("This account is banned.", nil)
+	}
+	u := userFromRecord(rec)
+	return &u, nil
+}
+
+// redactTicket drops the ticket from the request URL, which PocketBase's
+// activity log records when the request ends.
+func redactTicket(r *http.Request) {
+	q := r.URL.Query()
+	q.Del("ticket")
+	r.URL.RawQuery = q.Encode()
+}
+
+// originAllowed applies the same-origin rule to browser upgrades, with the
+// configured allow-list. Requests without Origin come from programs, which
+// authenticate with a header browsers cannot be made to send.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// handleTicket serves POST /api/chat/ticket: a signed-in user gets a
+// ticket for opening the socket from a browser.
+func (s *Server) handleTicket(e *core.RequestEvent) error {
+	if e.Auth.GetBool("banned") {
+		return apis.NewForbiddenError("This account is banned.", nil)
+	}
+	t, exp, err := s.tickets.Issue(e.Auth.Id)
+	if err != nil {
+		return apis.NewInternalServerError("Could not issue a ticket.", err)
+	}
+	return e.JSON(http.StatusOK, map[string]any{"ticket": t, "expires": exp.UTC().Format(time.RFC3339Nano)})
+}

@@ -1,0 +1,22 @@
+package server
+
+import (
+	"os"
+
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// routes lists the whole HTTP surface the chat adds to PocketBase's.
+func (s *Server) routes(e *core.ServeEvent) error {
+	e.Router.GET("/api/chat/ws", s.handleWS)
+	e.Router.POST("/api/chat/ticket", s.handleTicket).Bind(apis.RequireAuth(colUsers))
+
+	switch {
+	case s.cfg.PublicDir != "":
+		e.Router.GET("/{path...}", apis.Static(os.DirFS(s.cfg.PublicDir), false))
+	case s.cfg.Public != nil:
+		e.Router.GET("/{path...}", apis.Static(s.cfg.Public, false))
+	}
+	return nil
+}

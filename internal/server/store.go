@@ -1,0 +1,309 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/pocketbase/dbx"
+	validation "github.com/pocketbase/ozzo-validation/v4"
+	"github.com/pocketbase/pocketbase/core"
+
+	"pocketchat/internal/chat"
+	"pocketchat/internal/session"
+)
+
+// store reads and writes the chat through PocketBase. Every write is an
+// app.Save of a record, so PocketBase's validation, hooks and realtime
+// see it like any other. Users and rooms are cached and kept current by
+// the record hooks, so delivering a message needs no query.
+type store struct {
+	app core.App
+
+	mu    sync.RWMutex
+	users map[string]cachedUser
+	rooms map[string]chat.Room
+}
+
+type cachedUser struct {
+	user   chat.User
+	banned bool
+}
+
+var _ session.Store = (*store)(nil)
+
+func newStore(app core.App) *store {
+	return &store{app: app, users: make(map[string]cachedUser), rooms: make(map[string]chat.Room)}
+}
+
+func notFound(what string) error { return chat.Errorf(chat.CodeNotFound, "%s not found", what) }
+
+// forgetUser and rememberRoom/forgetRoom are called by the record hooks.
+func (s *store) forgetUser(id string) {
+	s.mu.Lock()
+	delete(s.users, id)
+	s.mu.Unlock()
+}
+
+func (s *store) rememberRoom(r chat.Room) {
+	s.mu.Lock()
+	s.rooms[r.ID] = r
+	s.mu.Unlock()
+}
+
+func (s *store) forgetRoom(id string) {
+	s.mu.Lock()
+	delete(s.rooms, id)
+	s.mu.Unlock()
+}
+
+func (s *store) cachedUser(ctx context.Context, id string) (cachedUser, error) {
+	s.mu.RLock()
+	u, ok := s.users[id]
+	s.mu.RUnlock()
+	if ok {
+		return u, nil
+	}
+	rec, err := s.app.FindRecordById(colUsers, id, withCtx(ctx))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return cachedUser{}, notFound("user")
+		}
+		return cachedUser{}, err
+	}
+	u = cachedUser{user: userFromRecord(rec), banned: rec.GetBool("banned")}
+	s.mu.Lock()
+	s.users[id] = u
+	s.mu.Unlock()
+	return u, nil
+}
+
+func withCtx(ctx context.Context) func(*dbx.SelectQuery) error {
+	return func(q *dbx.SelectQuery) error {
+		q.WithContext(ctx)
+		return nil
+	}
+}
+
+// users returns the users with the given ids, from the cache where it can.
+func (s *store) usersByID(ctx context.Context, ids []string) (map[string]chat.User, error) {
+	out := make(map[string]chat.User, len(ids))
+	var missing []string
+	s.mu.RLock()
+	for _, id := range ids {
+		if u, ok := s.users[id]; ok {
+			out[id] = u.user
+		} else if id != "" && !slices.Contains(missing, id) {
+			missing = append(missing, id)
+		}
+	}
+	s.mu.RUnlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	recs, err := s.app.FindRecordsByIds(colUsers, missing, withCtx(ctx))
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	for _, rec := range recs {
+		u := cachedUser{user: userFromRecord(rec), banned: rec.GetBool("banned")}
+		s.users[rec.Id] = u
+		out[rec.Id] = u.user
+	}
+	s.mu.Unlock()
+	return out, nil
+}
+
+func (s *store) User(ctx context.Context, id string) (chat.User, error) {
+	u, err := s.cachedUser(ctx, id)
+	return u.user, err
+}
+
+func (s *store) Banned(ctx context.Context, id string) (bool, error) {
+	u, err := s.cachedUser(ctx, id)
+	return u.banned, err
+}
+
+func (s *store) Room(ctx context.Context, id string) (chat.Room, error) {
+	s.mu.RLock()
+	r, ok := s.rooms[id]
+	s.mu.RUnlock()
+	if ok {
+		return r, nil
+	}
+	rec, err := s.app.FindRecordById(colRooms, id, withCtx(ctx))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return chat.Room{}, notFound("room")
+		}
+		return chat.Room{}, err
+	}
+	r = roomFromRecord(rec)
+	s.rememberRoom(r)
+	return r, nil
+}
+
+func (s *store) VisibleRooms(ctx context.Context, userID string) ([]chat.Room, error) {
+	q := s.app.RecordQuery(colRooms).WithContext(ctx).OrderBy("name ASC")
+	if userID == "" {
+		q = q.AndWhere(dbx.HashExp{"kind": string(chat.KindPublic)})
+	} else {
+		q = q.AndWhere(dbx.Or(
+			dbx.HashExp{"kind": string(chat.KindPublic)},
+			dbx.NewExp("EXISTS (SELECT 1 FROM json_each([[rooms.members]]) WHERE json_each.value = {:uid})", dbx.Params{"uid": userID}),
+		))
+	}
+	var recs []*core.Record
+	if err := q.All(&recs); err != nil {
+		return nil, err
+	}
+	rooms := make([]chat.Room, len(recs))
+	for i, rec := range recs {
+		rooms[i] = roomFromRecord(rec)
+	}
+	return rooms, nil
+}
+
+func (s *store) Messages(ctx context.Context, roomID string, p session.Page) ([]chat.Message, bool, error) {
+	limit := p.Limit
+	if limit <= 0 || limit > chat.MaxPageSize {
+		limit = chat.DefaultPageSize
+	}
+	q := s.app.RecordQuery(colMessages).WithContext(ctx).
+		AndWhere(dbx.HashExp{"room": roomID}).
+		AndWhere(dbx.NewExp("[[seq]] > 0")).
+		Limit(int64(limit + 1))
+	newestFirst := true
+	switch {
+	case p.After != "":
+		seq, err := s.cursor(ctx, roomID, p.After)
+		if err != nil {
+			return nil, false, err
+		}
+		q = q.AndWhere(dbx.NewExp("[[seq]] > {:seq}", dbx.Params{"seq": seq})).OrderBy("seq ASC")
+		newestFirst = false
+	case p.Before != "":
+		seq, err := s.cursor(ctx, roomID, p.Before)
+		if err != nil {
+			return nil, false, err
+		}
+		q = q.AndWhere(dbx.NewExp("[[seq]] < {:seq}", dbx.Params{"seq": seq})).OrderBy("seq DESC")
+	default:
+		q = q.OrderBy("seq DESC")
+	}
+	var recs []*core.Record
+	if err := q.All(&recs); err != nil {
+		return nil, false, err
+	}
+	more := len(recs) > limit
+	if more {
+		recs = recs[:limit]
+	}
+	if newestFirst {
+		slices.Reverse(recs)
+	}
+	msgs, err := s.messages(ctx, recs)
+	return msgs, more, err
+}
+
+// cursor returns the seq of a message of the room, the position a page
+// starts from.
+func (s *store) cursor(ctx context.Context, roomID, msgID string) (int64, error) {
+	var seq int64
+	err := s.app.RecordQuery(colMessages).WithContext(ctx).Select("seq").
+		AndWhere(dbx.HashExp{"id": msgID, "room": roomID}).
+		Row(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFound("message")
+	}
+	return seq, err
+}
+
+// messages converts records, looking their authors up in one go.
+func (s *store) messages(ctx context.Context, recs []*core.Record) ([]chat.Message, error) {
+	ids := make([]string, 0, len(recs))
+	for _, r := range recs {
+		ids = append(ids, r.GetString("author"))
+	}
+	authors, err := s.usersByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]chat.Message, len(recs))
+	for i, r := range recs {
+		msgs[i] = messageFromRecord(r, authors[r.GetString("author")])
+	}
+	return msgs, nil
+}
+
+// message converts one record.
+func (s *store) message(ctx context.Context, rec *core.Record) (chat.Message, error) {
+	msgs, err := s.messages(ctx, []*core.Record{rec})
+	if err != nil {
+		return chat.Message{}, err
+	}
+	return msgs[0], nil
+}
+
+func (s *store) CreateMessage(ctx context.Context, author chat.User, roomID, text string) (chat.Message, error) {
+	col, err := s.app.FindCachedCollectionByNameOrId(colMessages)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	rec := core.NewRecord(col)
+	rec.Set("room", roomID)
+	rec.Set("author", author.ID)
+	rec.Set("text", text)
+	rec.Set("kind", string(chat.KindUser))
+	if err := s.app.SaveWithContext(ctx, rec); err != nil {
+		return chat.Message{}, saveError(err)
+	}
+	return messageFromRecord(rec, author), nil
+}
+
+func (s *store) DirectRoom(ctx context.Context, a, b string) (chat.Room, error) {
+	name := chat.DirectRoomName(a, b)
+	find := func() (chat.Room, error) {
+		rec, err := s.app.FindFirstRecordByData(colRooms, "name", name)
+		if err != nil {
+			return chat.Room{}, err
+		}
+		return roomFromRecord(rec), nil
+	}
+	if r, err := find(); err == nil {
+		return r, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return chat.Room{}, err
+	}
+	col, err := s.app.FindCachedCollectionByNameOrId(colRooms)
+	if err != nil {
+		return chat.Room{}, err
+	}
+	rec := core.NewRecord(col)
+	rec.Set("name", name)
+	rec.Set("kind", string(chat.KindDirect))
+	rec.Set("members", []string{a, b})
+	if err := s.app.SaveWithContext(ctx, rec); err != nil {
+		// Lost a race with the other user's first message: the unique
+		// name index kept one room; use it.
+		if r, ferr := find(); ferr == nil {
+			return r, nil
+		}
+		return chat.Room{}, saveError(err)
+	}
+	return roomFromRecord(rec), nil
+}
+
+// saveError turns a failed save into an error clients can be shown:
+// validation failures are bad requests with PocketBase's message; the
+// rest stays internal and is not detailed to clients.
+func saveError(err error) error {
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		return chat.Errorf(chat.CodeBadRequest, "invalid: %s", verrs.Error())
+	}
+	return err
+}

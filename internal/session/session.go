@@ -1,0 +1,340 @@
+// Package session is the chat logic of one client connection, whatever
+// protocol carries it: it checks each request against the user's rights,
+// reads and writes through a Store, joins rooms on the hub and answers
+// through an Outbox.
+//
+//	s := session.New(session.Config{PageSize: 50}, store, h, out, user, connID)
+//	if err := s.Start(ctx); err != nil { ... }   // registers, sends hello
+//	defer s.Close()
+//	for each decoded request: s.Handle(ctx, req)
+//
+// A session keeps the rooms its user can see in memory and updates them
+// from room events, so delivering a message costs no database query.
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"pocketchat/internal/chat"
+	"pocketchat/internal/hub"
+)
+
+// Store is what a session reads and writes. Errors that clients may see
+// are *chat.Error values; anything else is reported as "internal".
+type Store interface {
+	// VisibleRooms lists the rooms the user ("" for a guest) can read.
+	VisibleRooms(ctx context.Context, userID string) ([]chat.Room, error)
+	// Room returns a room by id, or a CodeNotFound error.
+	Room(ctx context.Context, id string) (chat.Room, error)
+	// User returns a user by id, or a CodeNotFound error.
+	User(ctx context.Context, id string) (chat.User, error)
+	// Messages returns up to limit messages of a room, oldest first, and
+	// whether more exist beyond them: the latest ones when before and
+	// after are both "", those older than the message before, or those
+	// newer than the message after. An unknown cursor is CodeNotFound.
+	Messages(ctx context.Context, roomID string, q Page) ([]chat.Message, bool, error)
+	// CreateMessage saves a message and returns it once it is committed.
+	CreateMessage(ctx context.Context, author chat.User, roomID, text string) (chat.Message, error)
+	// DirectRoom returns the direct room of two users, creating it if needed.
+	DirectRoom(ctx context.Context, a, b string) (chat.Room, error)
+	// Banned reports whether the user is banned now.
+	Banned(ctx context.Context, userID string) (bool, error)
+}
+
+// Page selects a slice of a room's history.
+type Page struct {
+	Before string // message id: return older messages
+	After  string // message id: return newer messages
+	Limit  int
+}
+
+// Outbox queues events for the client. Send must not block.
+type Outbox interface {
+	Send(ev *chat.Event)
+}
+
+// Config tunes a session.
+type Config struct {
+	// PageSize is the number of latest messages sent on join.
+	PageSize int
+	// MaxText is the longest accepted message text, in characters
+	// (at most chat.MaxTextLen, which the schema enforces).
+	MaxText int
+}
+
+// Session is one connection's chat state. Handle is called from one
+// goroutine (the connection's reader); Deliver from any.
+type Session struct {
+	cfg    Config
+	store  Store
+	hub    *hub.Hub
+	out    Outbox
+	user   *chat.User // nil for guests
+	connID uint64
+
+	mu      sync.Mutex
+	rooms   map[string]chat.Room     // rooms the user can see
+	joining map[string][]*chat.Event // room events held back while a join loads history
+}
+
+var _ hub.Subscriber = (*Session)(nil)
+
+// New returns a session for user (nil for a guest).
+func New(cfg Config, store Store, h *hub.Hub, out Outbox, user *chat.User, connID uint64) *Session {
+	if cfg.PageSize <= 0 || cfg.PageSize > chat.MaxPageSize {
+		cfg.PageSize = chat.DefaultPageSize
+	}
+	if cfg.MaxText <= 0 || cfg.MaxText > chat.MaxTextLen {
+		cfg.MaxText = chat.MaxTextLen
+	}
+	return &Session{
+		cfg: cfg, store: store, hub: h, out: out, user: user, connID: connID,
+		rooms:   make(map[string]chat.Room),
+		joining: make(map[string][]*chat.Event),
+	}
+}
+
+// ConnID identifies the connection on this node.
+func (s *Session) ConnID() uint64 { return s.connID }
+
+// UserID is the user's id, "" for a guest.
+func (s *Session) UserID() string {
+	if s.user == nil {
+		return ""
+	}
+	return s.user.ID
+}
+
+// User is the signed-in user, nil for a guest.
+func (s *Session) User() *chat.User { return s.user }
+
+// Start loads the rooms the user can see, registers with the hub and sends
+// hello. Registering before loading means no room change is missed.
+func (s *Session) Start(ctx context.Context) error {
+	s.hub.Register(s)
+	rooms, err := s.store.VisibleRooms(ctx, s.UserID())
+	if err != nil {
+		s.hub.Unregister(s)
+		return err
+	}
+	s.mu.Lock()
+	for _, r := range rooms {
+		if _, ok := s.rooms[r.ID]; !ok { // a room event may have arrived first
+			s.rooms[r.ID] = r
+		}
+	}
+	list := make([]chat.Room, 0, len(s.rooms))
+	for _, r := range rooms {
+		if cur, ok := s.rooms[r.ID]; ok {
+			list = append(list, cur)
+		}
+	}
+	s.out.Send(chat.MustEvent(chat.EventHello, chat.HelloPayload{User: s.user, Rooms: list}))
+	s.mu.Unlock()
+	return nil
+}
+
+// Close leaves every room and unregisters from the hub.
+func (s *Session) Close() { s.hub.Unregister(s) }
+
+// Handle runs one request and queues its reply.
+func (s *Session) Handle(ctx context.Context, req *chat.Request) {
+	if err := s.handle(ctx, req); err != nil {
+		s.out.Send(chat.ErrorEvent(req.ID, err))
+	}
+}
+
+func (s *Session) handle(ctx context.Context, req *chat.Request) error {
+	switch req.Type {
+	case chat.RequestPing:
+		return s.reply(req, chat.EventPong, chat.PongPayload{})
+	case chat.RequestJoin:
+		return s.join(ctx, req)
+	case chat.RequestLeave:
+		s.hub.Leave(req.Room, s)
+		return s.reply(req, chat.EventLeft, chat.LeftPayload{Room: req.Room})
+	case chat.RequestSend:
+		return s.send(ctx, req)
+	case chat.RequestDM:
+		return s.dm(ctx, req)
+	case chat.RequestHistory:
+		return s.history(ctx, req, Page{Before: req.Before, Limit: req.Limit})
+	case chat.RequestResume:
+		return s.history(ctx, req, Page{After: req.After, Limit: req.Limit})
+	case chat.RequestTyping:
+		return s.typing(ctx, req)
+	}
+	return chat.Errorf(chat.CodeBadRequest, "unknown type %q", req.Type)
+}
+
+func (s *Session) reply(req *chat.Request, typ string, payload any) error {
+	ev := chat.MustEvent(typ, payload)
+	ev.ReplyTo = req.ID
+	s.out.Send(ev)
+	return nil
+}
+
+// readable returns the room if the user can read it. The cache answers
+// for rooms the user can see; a miss asks the store, so a room created a
+// moment ago on another path is found too.
+func (s *Session) readable(ctx context.Context, id string) (chat.Room, error) {
+	s.mu.Lock()
+	r, ok := s.rooms[id]
+	s.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	r, err := s.store.Room(ctx, id)
+	if err != nil {
+		return chat.Room{}, err
+	}
+	if !r.CanRead(s.UserID()) {
+		return chat.Room{}, chat.Errorf(chat.CodeForbidden, "you may not read this room")
+	}
+	s.mu.Lock()
+	s.rooms[id] = r
+	s.mu.Unlock()
+	return r, nil
+}
+
+func (s *Session) writable(ctx context.Context, id string) (chat.Room, error) {
+	if s.user == nil {
+		return chat.Room{}, chat.Errorf(chat.CodeAuthRequired, "sign in to write")
+	}
+	r, err := s.readable(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	if !r.CanWrite(s.user.ID) {
+		return r, chat.Errorf(chat.CodeForbidden, "you may not write in this room")
+	}
+	return r, nil
+}
+
+func (s *Session) join(ctx context.Context, req *chat.Request) error {
+	if _, err := s.readable(ctx, req.Room); err != nil {
+		return err
+	}
+	// Hold the room's events back until the joined reply is queued, so a
+	// message committed while the history loads arrives once, after it.
+	s.mu.Lock()
+	if _, busy := s.joining[req.Room]; !busy {
+		s.joining[req.Room] = []*chat.Event{}
+	}
+	s.mu.Unlock()
+	var user chat.User
+	if s.user != nil {
+		user = *s.user
+	}
+	online := s.hub.Join(req.Room, s, user)
+	msgs, more, err := s.store.Messages(ctx, req.Room, Page{Limit: s.cfg.PageSize})
+	if err != nil {
+		s.hub.Leave(req.Room, s)
+		s.mu.Lock()
+		delete(s.joining, req.Room)
+		s.mu.Unlock()
+		return err
+	}
+	ev := chat.MustEvent(chat.EventJoined, chat.JoinedPayload{Room: req.Room, Online: online, Messages: msgs, More: more})
+	ev.ReplyTo = req.ID
+	var last int64
+	if len(msgs) > 0 {
+		last = msgs[len(msgs)-1].Seq
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out.Send(ev)
+	for _, held := range s.joining[req.Room] {
+		if seq, ok := messageSeq(held); ok && seq <= last {
+			continue // already in the joined page
+		}
+		s.out.Send(held)
+	}
+	delete(s.joining, req.Room)
+	return nil
+}
+
+func messageSeq(ev *chat.Event) (int64, bool) {
+	if ev.Type != chat.EventMessage {
+		return 0, false
+	}
+	if p, ok := ev.Data.(chat.MessagePayload); ok {
+		return p.Message.Seq, true
+	}
+	var p chat.MessagePayload
+	if json.Unmarshal(ev.Payload, &p) != nil {
+		return 0, false
+	}
+	return p.Message.Seq, true
+}
+
+func (s *Session) send(ctx context.Context, req *chat.Request) error {
+	if _, err := s.writable(ctx, req.Room); err != nil {
+		return err
+	}
+	return s.post(ctx, req, req.Room)
+}
+
+func (s *Session) post(ctx context.Context, req *chat.Request, roomID string) error {
+	if n := len([]rune(req.Text)); n > s.cfg.MaxText {
+		return chat.Errorf(chat.CodeTooLarge, "text has %d characters, the limit is %d", n, s.cfg.MaxText)
+	}
+	banned, err := s.store.Banned(ctx, s.user.ID)
+	if err != nil {
+		return err
+	}
+	if banned {
+		return chat.Errorf(chat.CodeForbidden, "you are banned")
+	}
+	msg, err := s.store.CreateMessage(ctx, *s.user, roomID, req.Text)
+	if err != nil {
+		return err
+	}
+	return s.reply(req, chat.EventAck, chat.AckPayload{Message: msg})
+}
+
+func (s *Session) dm(ctx context.Context, req *chat.Request) error {
+	if s.user == nil {
+		return chat.Errorf(chat.CodeAuthRequired, "sign in to write")
+	}
+	if req.To == s.user.ID {
+		return chat.Errorf(chat.CodeBadRequest, "you cannot send a direct message to yourself")
+	}
+	if _, err := s.store.User(ctx, req.To); err != nil {
+		return err
+	}
+	room, err := s.store.DirectRoom(ctx, s.user.ID, req.To)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.rooms[room.ID] = room
+	s.mu.Unlock()
+	return s.post(ctx, req, room.ID)
+}
+
+func (s *Session) history(ctx context.Context, req *chat.Request, q Page) error {
+	if _, err := s.readable(ctx, req.Room); err != nil {
+		return err
+	}
+	msgs, more, err := s.store.Messages(ctx, req.Room, q)
+	if err != nil {
+		return err
+	}
+	return s.reply(req, chat.EventHistory, chat.HistoryPayload{Room: req.Room, Messages: msgs, More: more})
+}
+
+func (s *Session) typing(ctx context.Context, req *chat.Request) error {
+	if _, err := s.writable(ctx, req.Room); err != nil {
+		return err
+	}
+	if !s.hub.Joined(req.Room, s) {
+		return chat.Errorf(chat.CodeBadRequest, "join the room before typing in it")
+	}
+	ev := chat.MustEvent(chat.EventTyping, chat.TypingPayload{Room: req.Room, User: *s.user})
+	ev.Room = req.Room
+	ev.Actor = s.user.ID
+	return s.hub.Publish(ctx, hub.Envelope{To: hub.ToRoom(req.Room), SkipUser: s.user.ID, Event: ev})
+}
