@@ -2,6 +2,7 @@ package chat
 
 import (
 	"encoding/json"
+	"errors"
 	"sync"
 )
 
@@ -143,7 +144,8 @@ func MustEvent(typ string, payload any) *Event {
 // ErrorEvent builds the error reply to a request.
 func ErrorEvent(replyTo json.RawMessage, err error) *Event {
 	p := ErrorPayload{Code: ErrorCode(err), Message: ErrorMessage(err)}
-	if e, ok := err.(*Error); ok && e.RetryAfter > 0 {
+	// errors.As, like ErrorCode: a wrapped rate_limited error keeps its wait.
+	if e := (*Error)(nil); errors.As(err, &e) && e.RetryAfter > 0 {
 		p.RetryAfter = e.RetryAfter.Milliseconds()
 	}
 	ev := MustEvent(EventError, p)

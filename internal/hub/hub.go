@@ -230,6 +230,7 @@ func (h *Hub) Join(roomID string, sub Subscriber, user chat.User) []chat.User {
 	rooms[roomID] = struct{}{}
 	online, noticed := h.joinRoom(roomID, sub, user)
 	s.mu.Unlock()
+	sortUsers(online)
 
 	if noticed {
 		h.announce(h.roomShard(roomID))
@@ -262,7 +263,7 @@ func (h *Hub) joinRoom(roomID string, sub Subscriber, user chat.User) (online []
 		}
 		p.n++
 	}
-	online = onlineUsers(r)
+	online = onlineUsers(r) // sorted by Join, once the locks are released
 	rs.mu.Unlock()
 	return online, noticed
 }
@@ -363,19 +364,30 @@ func (h *Hub) Joined(roomID string, sub Subscriber) bool {
 func (h *Hub) Online(roomID string) []chat.User {
 	rs := h.roomShard(roomID)
 	rs.mu.Lock()
-	defer rs.mu.Unlock()
 	r := rs.rooms[roomID]
 	if r == nil {
+		rs.mu.Unlock()
 		return []chat.User{}
 	}
-	return onlineUsers(r)
+	users := onlineUsers(r)
+	rs.mu.Unlock()
+	sortUsers(users)
+	return users
 }
 
+// onlineUsers copies the room's online users, unsorted: sorting a big
+// room's users takes long enough that it is done with no lock held. The
+// caller holds the room's shard.
 func onlineUsers(r *room) []chat.User {
 	users := make([]chat.User, 0, len(r.online))
 	for _, p := range r.online {
 		users = append(users, p.user)
 	}
+	return users
+}
+
+// sortUsers sorts users by name, then id.
+func sortUsers(users []chat.User) {
 	slices.SortFunc(users, func(a, b chat.User) int {
 		if a.Name != b.Name {
 			if a.Name < b.Name {
@@ -391,7 +403,6 @@ func onlineUsers(r *room) []chat.User {
 		}
 		return 0
 	})
-	return users
 }
 
 // Stats is a snapshot of the hub's size.
