@@ -25,6 +25,11 @@ type store struct {
 	mu    sync.RWMutex
 	users map[string]cachedUser
 	rooms map[string]chat.Room
+	// gen counts changes reported by the hooks. A lookup caches what it
+	// read only if gen did not move meanwhile, so a change that lands
+	// while the query runs (a ban, a deleted room) is never overwritten
+	// by the older row.
+	gen uint64
 }
 
 type cachedUser struct {
@@ -44,24 +49,35 @@ func notFound(what string) error { return chat.Errorf(chat.CodeNotFound, "%s not
 func (s *store) forgetUser(id string) {
 	s.mu.Lock()
 	delete(s.users, id)
+	s.gen++
 	s.mu.Unlock()
 }
 
 func (s *store) rememberRoom(r chat.Room) {
 	s.mu.Lock()
 	s.rooms[r.ID] = r
+	s.gen++
 	s.mu.Unlock()
 }
 
 func (s *store) forgetRoom(id string) {
 	s.mu.Lock()
 	delete(s.rooms, id)
+	s.gen++
 	s.mu.Unlock()
+}
+
+// generation returns the change counter, read before a lookup query.
+func (s *store) generation() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.gen
 }
 
 func (s *store) cachedUser(ctx context.Context, id string) (cachedUser, error) {
 	s.mu.RLock()
 	u, ok := s.users[id]
+	gen := s.gen
 	s.mu.RUnlock()
 	if ok {
 		return u, nil
@@ -75,7 +91,9 @@ func (s *store) cachedUser(ctx context.Context, id string) (cachedUser, error) {
 	}
 	u = cachedUser{user: userFromRecord(rec), banned: rec.GetBool("banned")}
 	s.mu.Lock()
-	s.users[id] = u
+	if s.gen == gen {
+		s.users[id] = u
+	}
 	s.mu.Unlock()
 	return u, nil
 }
@@ -92,6 +110,7 @@ func (s *store) usersByID(ctx context.Context, ids []string) (map[string]chat.Us
 	out := make(map[string]chat.User, len(ids))
 	var missing []string
 	s.mu.RLock()
+	gen := s.gen
 	for _, id := range ids {
 		if u, ok := s.users[id]; ok {
 			out[id] = u.user
@@ -110,7 +129,9 @@ func (s *store) usersByID(ctx context.Context, ids []string) (map[string]chat.Us
 	s.mu.Lock()
 	for _, rec := range recs {
 		u := cachedUser{user: userFromRecord(rec), banned: rec.GetBool("banned")}
-		s.users[rec.Id] = u
+		if s.gen == gen {
+			s.users[rec.Id] = u
+		}
 		out[rec.Id] = u.user
 	}
 	s.mu.Unlock()
@@ -130,6 +151,7 @@ func (s *store) Banned(ctx context.Context, id string) (bool, error) {
 func (s *store) Room(ctx context.Context, id string) (chat.Room, error) {
 	s.mu.RLock()
 	r, ok := s.rooms[id]
+	gen := s.gen
 	s.mu.RUnlock()
 	if ok {
 		return r, nil
@@ -142,7 +164,11 @@ func (s *store) Room(ctx context.Context, id string) (chat.Room, error) {
 		return chat.Room{}, err
 	}
 	r = roomFromRecord(rec)
-	s.rememberRoom(r)
+	s.mu.Lock()
+	if s.gen == gen {
+		s.rooms[id] = r
+	}
+	s.mu.Unlock()
 	return r, nil
 }
 
@@ -260,6 +286,11 @@ func (s *store) CreateMessage(ctx context.Context, author chat.User, roomID, tex
 	rec.Set("kind", string(chat.KindUser))
 	if err := s.app.SaveWithContext(ctx, rec); err != nil {
 		return chat.Message{}, saveError(err)
+	}
+	// The author as stored now, not as the session saw them at connect:
+	// the ack must match the broadcast after a rename.
+	if cur, err := s.cachedUser(ctx, author.ID); err == nil {
+		author = cur.user
 	}
 	return messageFromRecord(rec, author), nil
 }

@@ -217,6 +217,14 @@ func (c *Conn) writePump(readerDone <-chan struct{}) {
 	defer ping.Stop()
 	defer c.ws.Close()
 	for {
+		// A closed connection stops at once, even with events queued:
+		// select alone would pick among ready cases at random.
+		select {
+		case <-c.closed:
+			c.finish(readerDone)
+			return
+		default:
+		}
 		select {
 		case ev := <-c.send:
 			if !c.write(ev) {
