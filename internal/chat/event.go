@@ -10,6 +10,7 @@ import (
 const (
 	EventHello    = "hello"
 	EventJoined   = "joined"
+	EventOpened   = "opened"
 	EventLeft     = "left"
 	EventPresence = "presence"
 	EventMessage  = "message"
@@ -49,6 +50,9 @@ type (
 		Online   []User    `json:"online"`
 		Messages []Message `json:"messages"`
 		More     bool      `json:"more"` // older messages exist
+	}
+	OpenedPayload struct {
+		Room Room `json:"room"`
 	}
 	LeftPayload struct {
 		Room string `json:"room"`

@@ -11,6 +11,7 @@ const (
 	RequestLeave   = "leave"
 	RequestSend    = "send"
 	RequestDM      = "dm"
+	RequestOpen    = "open"
 	RequestHistory = "history"
 	RequestResume  = "resume"
 	RequestTyping  = "typing"
@@ -71,10 +72,12 @@ func (r *Request) Validate() error {
 		}
 		return r.cleanText()
 	case RequestDM:
-		if strings.TrimSpace(r.To) == "" {
-			return Errorf(CodeBadRequest, "%s needs a \"to\" user id", r.Type)
+		if err := needTo(r); err != nil {
+			return err
 		}
 		return r.cleanText()
+	case RequestOpen:
+		return needTo(r)
 	case RequestHistory:
 		if err := needRoom(r); err != nil {
 			return err
@@ -99,6 +102,13 @@ func (r *Request) Validate() error {
 func needRoom(r *Request) error {
 	if strings.TrimSpace(r.Room) == "" {
 		return Errorf(CodeBadRequest, "%s needs a \"room\"", r.Type)
+	}
+	return nil
+}
+
+func needTo(r *Request) error {
+	if strings.TrimSpace(r.To) == "" {
+		return Errorf(CodeBadRequest, "%s needs a \"to\" user id", r.Type)
 	}
 	return nil
 }

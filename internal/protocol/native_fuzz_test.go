@@ -12,7 +12,7 @@ import (
 )
 
 var knownTypes = map[string]bool{
-	chat.RequestJoin: true, chat.RequestLeave: true, chat.RequestSend: true, chat.RequestDM: true,
+	chat.RequestJoin: true, chat.RequestLeave: true, chat.RequestSend: true, chat.RequestDM: true, chat.RequestOpen: true,
 	chat.RequestHistory: true, chat.RequestResume: true, chat.RequestTyping: true, chat.RequestPing: true,
 }
 

@@ -159,6 +159,12 @@ func (s *Session) handle(ctx context.Context, req *chat.Request) error {
 		return s.send(ctx, req)
 	case chat.RequestDM:
 		return s.dm(ctx, req)
+	case chat.RequestOpen:
+		room, err := s.direct(ctx, req)
+		if err != nil {
+			return err
+		}
+		return s.reply(req, chat.EventOpened, chat.OpenedPayload{Room: room})
 	case chat.RequestHistory:
 		return s.history(ctx, req, Page{Before: req.Before, Limit: req.Limit})
 	case chat.RequestResume:
@@ -296,23 +302,33 @@ func (s *Session) post(ctx context.Context, req *chat.Request, roomID string) er
 }
 
 func (s *Session) dm(ctx context.Context, req *chat.Request) error {
+	room, err := s.direct(ctx, req)
+	if err != nil {
+		return err
+	}
+	return s.post(ctx, req, room.ID)
+}
+
+// direct finds or creates the direct room of the user and req.To. Both
+// users' connections learn a new room from the room hook's broadcast.
+func (s *Session) direct(ctx context.Context, req *chat.Request) (chat.Room, error) {
 	if s.user == nil {
-		return chat.Errorf(chat.CodeAuthRequired, "sign in to write")
+		return chat.Room{}, chat.Errorf(chat.CodeAuthRequired, "sign in to write")
 	}
 	if req.To == s.user.ID {
-		return chat.Errorf(chat.CodeBadRequest, "you cannot send a direct message to yourself")
+		return chat.Room{}, chat.Errorf(chat.CodeBadRequest, "you cannot have a private chat with yourself")
 	}
 	if _, err := s.store.User(ctx, req.To); err != nil {
-		return err
+		return chat.Room{}, err
 	}
 	room, err := s.store.DirectRoom(ctx, s.user.ID, req.To)
 	if err != nil {
-		return err
+		return chat.Room{}, err
 	}
 	s.mu.Lock()
 	s.rooms[room.ID] = room
 	s.mu.Unlock()
-	return s.post(ctx, req, room.ID)
+	return room, nil
 }
 
 func (s *Session) history(ctx context.Context, req *chat.Request, q Page) error {
