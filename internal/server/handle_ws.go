@@ -22,10 +22,13 @@ import (
 // ban) is a JSON error before the upgrade; after it, the connection runs
 // until the client leaves or the server stops.
 func (s *Server) handleWS(e *core.RequestEvent) error {
+	// First of all, so that no refusal below leaves a live ticket in
+	// PocketBase's request log.
+	tickets, hasTicket := takeTickets(e.Request)
 	if !s.originAllowed(e.Request) {
 		return apis.NewForbiddenError("This origin may not open the chat socket.", nil)
 	}
-	user, err := s.authenticate(e)
+	user, err := s.authenticate(e, tickets, hasTicket)
 	if err != nil {
 		return err
 	}
@@ -79,12 +82,14 @@ func closeNow(conn *websocket.Conn, code int, reason string) {
 // an Authorization header with a users token (programs), or nobody (a
 // guest, if guests are allowed). Bad credentials are refused, never
 // downgraded to a guest.
-func (s *Server) authenticate(e *core.RequestEvent) (*chat.User, error) {
+func (s *Server) authenticate(e *core.RequestEvent, tickets []string, hasTicket bool) (*chat.User, error) {
 	var rec *core.Record
-	switch ticket := e.Request.URL.Query().Get("ticket"); {
-	case ticket != "":
-		redactTicket(e.Request)
-		uid, ok := s.tickets.Redeem(ticket)
+	switch {
+	case hasTicket:
+		if len(tickets) != 1 || tickets[0] == "" {
+			return nil, apis.NewUnauthorizedError("Send exactly one ticket.", nil)
+		}
+		uid, ok := s.tickets.Redeem(tickets[0])
 		if !ok {
 			return nil, apis.NewUnauthorizedError("The ticket is invalid, expired or already used.", nil)
 		}
@@ -114,12 +119,18 @@ func (s *Server) authenticate(e *core.RequestEvent) (*chat.User, error) {
 	return &u, nil
 }
 
-// redactTicket drops the ticket from the request URL, which PocketBase's
-// activity log records when the request ends.
-func redactTicket(r *http.Request) {
+// takeTickets removes every ticket parameter from the request URL, which
+// PocketBase's activity log records when the request ends, and returns
+// their values. hasTicket is true if the parameter was present at all,
+// even empty: a request that tries a ticket is judged as one.
+func takeTickets(r *http.Request) (tickets []string, hasTicket bool) {
 	q := r.URL.Query()
-	q.Del("ticket")
-	r.URL.RawQuery = q.Encode()
+	tickets, hasTicket = q["ticket"]
+	if hasTicket {
+		q.Del("ticket")
+		r.URL.RawQuery = q.Encode()
+	}
+	return tickets, hasTicket
 }
 
 // originAllowed applies the same-origin rule to browser upgrades, with the
