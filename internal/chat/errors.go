@@ -13,8 +13,8 @@ type Code string
 const (
 	CodeBadRequest   Code = "bad_request"   // malformed frame, unknown type, missing or wrong field
 	CodeAuthRequired Code = "auth_required" // guests may read, not write
-	CodeForbidden    Code = "forbidden"     // the user may not do this
-	CodeNotFound     Code = "not_found"     // no such room, message or user (or not visible)
+	CodeForbidden    Code = "forbidden"     // the user may not do this (e.g. read a private room)
+	CodeNotFound     Code = "not_found"     // no such room, message or user
 	CodeTooLarge     Code = "too_large"     // text, frame or file over its limit
 	CodeRateLimited  Code = "rate_limited"  // slow down; RetryAfter says for how long
 	CodeInternal     Code = "internal"      // the server failed; nothing was stored
