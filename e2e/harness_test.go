@@ -97,7 +97,14 @@ func StartServer(t testing.TB, opts ...Option) *Server {
 		s.Dir = t.TempDir()
 	}
 	s.start()
-	t.Cleanup(func() { s.Kill() })
+	t.Cleanup(func() {
+		s.Kill()
+		// The server under test is built with -race when the tests are;
+		// a race it reports fails the test that ran it.
+		if out := s.Output(); strings.Contains(out, "WARNING: DATA RACE") {
+			t.Errorf("the server reported a data race:\n%s", out)
+		}
+	})
 	return s
 }
 

@@ -22,6 +22,7 @@ import (
 var ourMigrations = []string{
 	"1763700000_chat_schema.go",
 	"1763700001_general_room.go",
+	"1763700002_bot_user.go",
 }
 
 // Rules as they must be stored. They are spelled out again here (instead of
@@ -816,7 +817,7 @@ func TestUserRules(t *testing.T) {
 		{name: "user views another user without email", method: http.MethodGet, url: aliceURL, as: "Bob",
 			wantStatus: http.StatusOK, want: []string{`"name":"Alice"`}, notWant: []string{"alice@example.com"}},
 		{name: "user lists users without emails", method: http.MethodGet, url: "/api/collections/users/records", as: "Bob",
-			wantStatus: http.StatusOK, want: []string{`"totalItems":3`}, notWant: []string{"alice@example.com", "mallory@example.com"}},
+			wantStatus: http.StatusOK, want: []string{`"totalItems":4`}, notWant: []string{"alice@example.com", "mallory@example.com"}},
 		{name: "user sees own email", method: http.MethodGet, url: aliceURL, as: "Alice",
 			wantStatus: http.StatusOK, want: []string{"alice@example.com"}},
 		{name: "guest views user", method: http.MethodGet, url: aliceURL, wantStatus: http.StatusNotFound, want: []string{`"status":404`}},

@@ -45,6 +45,8 @@ type Config struct {
 	HooksPool int
 	// Banner prints the chat's addresses at start.
 	Banner bool
+	// Bot configures the chat bot (BotConfig, in bot.go).
+	Bot BotConfig
 }
 
 // DefaultConfig is the configuration with every setting at its default.
@@ -64,6 +66,7 @@ func DefaultConfig() Config {
 		},
 		HooksPool: 4,
 		Banner:    true,
+		Bot:       defaultBotConfig(),
 	}
 }
 
@@ -92,6 +95,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.PublicDir = getenv("CHAT_PUBLIC_DIR")
 	c.HooksDir = getenv("CHAT_HOOKS_DIR")
 	c.HooksPool = r.int("CHAT_HOOKS_POOL", c.HooksPool, 0, 1000)
+	c.Bot = r.botConfig(c.Bot)
 	if c.WS.PingPeriod >= c.WS.PongWait {
 		r.errs = append(r.errs, fmt.Sprintf("CHAT_WS_PING (%s) must be shorter than CHAT_WS_PONG_WAIT (%s)", c.WS.PingPeriod, c.WS.PongWait))
 	}

@@ -38,6 +38,20 @@ func TestConfigDefaults(t *testing.T) {
 		},
 		HooksPool: 4,
 		Banner:    true,
+		Bot: server.BotConfig{
+			Enabled:  true,
+			Name:     "bot",
+			Aliases:  c.Bot.Aliases, // nil or empty, compared below
+			Backend:  server.BotLocal,
+			APIURL:   "https://api.openai.com/v1",
+			Timeout:  20 * time.Second,
+			Context:  20,
+			UserRate: 5,
+			RoomRate: 20,
+		},
+	}
+	if len(c.Bot.Aliases) != 0 {
+		t.Errorf("default bot aliases = %q, want none", c.Bot.Aliases)
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v, want %+v", c, want)
@@ -82,6 +96,7 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		HooksDir:  "/srv/chat/hooks",
 		HooksPool: 0,
 		Banner:    true,
+		Bot:       server.DefaultConfig().Bot, // CHAT_BOT_* are covered by the bot's config tests
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("ConfigFromEnv =\n%+v\nwant\n%+v", c, want)

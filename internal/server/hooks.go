@@ -62,8 +62,10 @@ func (s *Server) beforeMessageCreate(e *core.RecordEvent) error {
 }
 
 func (s *Server) messageCreated(e *core.RecordEvent) error {
-	rec := e.Record
-	s.seq.done(rec, func() { s.publishMessage(e.App, chat.EventMessage, rec) })
+	// The callback may run later, on another save's goroutine, and
+	// PocketBase writes e.App again after the handlers return: capture it.
+	rec, app := e.Record, e.App
+	s.seq.done(rec, func() { s.publishMessage(app, chat.EventMessage, rec) })
 	return e.Next()
 }
 

@@ -24,7 +24,6 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"pocketchat/internal/hub"
-	"pocketchat/internal/ws"
 )
 
 // Server is the chat bound to one PocketBase app.
@@ -40,7 +39,7 @@ type Server struct {
 	connIDs  atomic.Uint64
 
 	mu       sync.Mutex
-	conns    map[*ws.Conn]struct{}
+	conns    map[closer]struct{}
 	stopping bool
 	active   sync.WaitGroup
 
@@ -56,7 +55,7 @@ func Register(app core.App, cfg Config) (*Server, error) {
 		hub:     hub.New(hub.NewMemoryBroker()),
 		store:   newStore(app),
 		tickets: newMemoryTickets(cfg.TicketTTL),
-		conns:   make(map[*ws.Conn]struct{}),
+		conns:   make(map[closer]struct{}),
 		out:     os.Stdout,
 	}
 	s.seq = newSequencer(func() (int64, error) { return maxSeq(app) })
@@ -68,6 +67,9 @@ func Register(app core.App, cfg Config) (*Server, error) {
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	s.bindHooks()
+	if err := s.registerBot(); err != nil {
+		return nil, err
+	}
 	app.OnServe().BindFunc(s.serve)
 	app.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
 		s.Shutdown()
@@ -85,15 +87,21 @@ func (s *Server) serve(e *core.ServeEvent) error {
 	}
 	if s.cfg.Banner && e.Server != nil {
 		base := "http://" + e.Server.Addr
-		fmt.Fprintf(s.out, "pocketchat\n├─ Chat page:  %s/\n├─ WebSocket:  %s/api/chat/ws\n├─ Dashboard:  %s/_/\n└─ First superuser: open the installer link PocketBase prints, or run\n   %s superuser upsert EMAIL PASSWORD\n",
-			base, "ws://"+e.Server.Addr, base, os.Args[0])
+		fmt.Fprintf(s.out, "pocketchat\n├─ Chat page:  %s/\n├─ WebSocket:  ws://%s/api/chat/ws\n├─ Dashboard:  %s/_/\n└─ First superuser: open the installer link below, or run\n   %s superuser upsert EMAIL PASSWORD --dir %s\n",
+			base, e.Server.Addr, base, os.Args[0], e.App.DataDir())
 	}
 	return e.Next()
 }
 
+// closer is a live client connection that shutdown closes: a native
+// WebSocket (*ws.Conn) or a socket.io session (*engineio.Socket).
+type closer interface {
+	Close(code int, reason string)
+}
+
 // track registers a live connection; it reports false when the server
 // is shutting down and takes no new ones.
-func (s *Server) track(c *ws.Conn) bool {
+func (s *Server) track(c closer) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
@@ -104,7 +112,7 @@ func (s *Server) track(c *ws.Conn) bool {
 	return true
 }
 
-func (s *Server) untrack(c *ws.Conn) {
+func (s *Server) untrack(c closer) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
