@@ -205,7 +205,7 @@ func TestOpenAITimeout(t *testing.T) {
 	f.answer = func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			respond(http.StatusOK, completion("too late"))(w, r)
 		}
 	}
@@ -213,8 +213,11 @@ func TestOpenAITimeout(t *testing.T) {
 	b, _ := modelBot(t, f, timeout)
 	start := time.Now()
 	got := ask(b, "@bot hello")
-	if took := time.Since(start); took > timeout+time.Second {
-		t.Errorf("took %v, want about %v", took, timeout)
+	// The answer would take 30 s: returning well before it shows the
+	// timeout cut the call short. The bound is loose on purpose, so a
+	// busy machine cannot fail the test.
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("took %v: the %v timeout did not stop the call", took, timeout)
 	}
 	if got != bot.Apology {
 		t.Errorf("got %q, want the apology", got)
