@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/url"
 	"strings"
 	"sync"
@@ -32,11 +33,12 @@ const (
 // Tuning of the bot's workers.
 const (
 	// botWorkers is how many answers are composed at once; a slow model
-	// holds one worker per question.
+	// holds one worker per question. Each room is served by one worker,
+	// so a room's questions are answered in the order they were asked.
 	botWorkers = 4
-	// botQueue is how many answers may wait for a worker; when it is full
-	// new ones are dropped (and logged) rather than held in memory.
-	botQueue = 64
+	// botQueue is how many answers may wait for each worker; when it is
+	// full new ones are dropped (and logged) rather than held in memory.
+	botQueue = 16
 	// botTypingEvery re-sends the bot's typing event while it thinks, so
 	// clients that expire "is typing" after a few seconds keep showing it.
 	botTypingEvery = 3 * time.Second
@@ -160,7 +162,10 @@ func (s *Server) registerBot() error {
 		return fmt.Errorf("bot: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &botGlue{srv: s, cfg: s.cfg.Bot, jobs: make(chan bot.Task, botQueue), ctx: ctx, cancel: cancel}
+	g := &botGlue{srv: s, cfg: s.cfg.Bot, seed: maphash.MakeSeed(), ctx: ctx, cancel: cancel}
+	for i := range g.jobs {
+		g.jobs[i] = make(chan bot.Task, botQueue)
+	}
 	s.app.OnServe().BindFunc(g.start)
 	s.app.OnRecordAfterCreateSuccess(colMessages).BindFunc(g.messageCreated)
 	s.app.OnTerminate().BindFunc(g.stop)
@@ -173,8 +178,9 @@ func (s *Server) registerBot() error {
 type botGlue struct {
 	srv  *Server
 	cfg  BotConfig
-	bot  atomic.Pointer[bot.Bot] // nil until start found the bot user
-	jobs chan bot.Task
+	bot  atomic.Pointer[bot.Bot]   // nil until start found the bot user
+	jobs [botWorkers]chan bot.Task // a room's questions go to jobs[hash(room)]
+	seed maphash.Seed
 
 	ctx    context.Context // cancelled on terminate
 	cancel context.CancelFunc
@@ -221,9 +227,9 @@ func (g *botGlue) startBot() error {
 		Backend:  g.backend(),
 		Log:      app.Logger().With("bot", rec.Id),
 	})
-	for range botWorkers {
+	for _, jobs := range g.jobs {
 		g.wg.Add(1)
-		go g.work(b)
+		go g.work(b, jobs)
 	}
 	g.bot.Store(b)
 	return nil
@@ -291,19 +297,19 @@ func (g *botGlue) consider(app core.App, b *bot.Bot, rec *core.Record) {
 		return
 	}
 	select {
-	case g.jobs <- task:
+	case g.jobs[maphash.String(g.seed, room.ID)%botWorkers] <- task:
 	default:
 		app.Logger().Warn("chat: bot queue full, question dropped", "room", room.ID, "message", rec.Id)
 	}
 }
 
-func (g *botGlue) work(b *bot.Bot) {
+func (g *botGlue) work(b *bot.Bot, jobs <-chan bot.Task) {
 	defer g.wg.Done()
 	for {
 		select {
 		case <-g.ctx.Done():
 			return
-		case t := <-g.jobs:
+		case t := <-jobs:
 			g.answer(b, t)
 		}
 	}
