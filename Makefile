@@ -7,8 +7,9 @@ ADDR ?= 127.0.0.1:8090
 DATA ?= pb_data
 FUZZTIME ?= 10s
 BROWSER_DIR := e2e/browser
+SOCKETIO_DIR := e2e/socketio
 
-.PHONY: run build test test-go test-browser browser-deps fuzz bench lint clean
+.PHONY: run build test test-go test-browser browser-deps test-socketio socketio-deps fuzz bench lint clean
 
 run: build
 	./$(BIN) serve --http $(ADDR) --dir $(DATA)
@@ -18,8 +19,9 @@ build:
 
 # Every test: vet, the Go tests with the race detector (unit tests and
 # end-to-end tests against the real binary), the browser client's tests in
-# Chromium, then short fuzz runs.
-test: lint test-go test-browser fuzz
+# Chromium, the official socket.io clients against /socket.io/, then short
+# fuzz runs.
+test: lint test-go test-browser test-socketio fuzz
 
 test-go:
 	go test -race -count=1 -timeout 20m ./...
@@ -39,11 +41,29 @@ browser-deps:
 		(npm ci --prefix $(BROWSER_DIR) --no-audit --no-fund && \
 		 cp $(BROWSER_DIR)/package-lock.json $(BROWSER_DIR)/node_modules/.installed-lock)
 
+# The socket.io tests (e2e/socketio) run the official socket.io-client 4.x,
+# 3.x and 2.x (npm aliases sio4, sio3, sio2) and native WebSocket clients
+# against the built binary. Node's test runner.
+test-socketio: build socketio-deps
+	cd $(SOCKETIO_DIR) && POCKETCHAT_BIN=$(abspath $(BIN)) node --test
+
+# The socket.io tests' npm packages, installed when missing or when
+# package-lock.json changed.
+socketio-deps:
+	@cmp -s $(SOCKETIO_DIR)/package-lock.json $(SOCKETIO_DIR)/node_modules/.installed-lock 2>/dev/null || \
+		(npm ci --prefix $(SOCKETIO_DIR) --no-audit --no-fund && \
+		 cp $(SOCKETIO_DIR)/package-lock.json $(SOCKETIO_DIR)/node_modules/.installed-lock)
+
 # Each fuzz target for a bounded time; a crasher is written to testdata/
 # and fails the run.
 fuzz:
 	go test -run='^$$' -fuzz='^FuzzDecodeNative$$' -fuzztime=$(FUZZTIME) ./internal/protocol/
 	go test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=$(FUZZTIME) ./internal/bot/
+	go test -run='^$$' -fuzz='^FuzzDecodePacket$$' -fuzztime=$(FUZZTIME) ./internal/engineio/
+	go test -run='^$$' -fuzz='^FuzzDecodePayload$$' -fuzztime=$(FUZZTIME) ./internal/engineio/
+	go test -run='^$$' -fuzz='^FuzzDecodeBinaryPayload$$' -fuzztime=$(FUZZTIME) ./internal/engineio/
+	go test -run='^$$' -fuzz='^FuzzDecodePacket$$' -fuzztime=$(FUZZTIME) ./internal/socketio/
+	go test -run='^$$' -fuzz='^FuzzDecodeEvent$$' -fuzztime=$(FUZZTIME) ./internal/socketio/
 
 bench:
 	go test -run='^$$' -bench=. -benchmem ./internal/...

@@ -11,6 +11,9 @@ import (
 func (s *Server) routes(e *core.ServeEvent) error {
 	e.Router.GET("/api/chat/ws", s.handleWS)
 	e.Router.POST("/api/chat/ticket", s.handleTicket).Bind(apis.RequireAuth(colUsers))
+	sio := s.handleSocketIO() // socket.io clients: engine.io v3/v4 polling (GET/POST) and WebSocket
+	e.Router.GET("/socket.io/", sio).Bind(apis.SkipSuccessActivityLog())
+	e.Router.POST("/socket.io/", sio).Bind(apis.SkipSuccessActivityLog())
 
 	switch {
 	case s.cfg.PublicDir != "":
