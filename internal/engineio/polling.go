@@ -15,24 +15,9 @@ import (
 // left, or the server is shutting down) closes the session, after writing
 // what was queued.
 func (s *Socket) poll(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	switch {
-	case s.closing:
-		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, errUnknownSID, "Session ID unknown")
-		return
-	case s.transport != transportPolling:
-		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, errBadRequest, "Bad request: the session has moved to its WebSocket")
-		return
-	case s.getActive:
-		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, errBadRequest, "Bad request: overlapping polls")
-		s.shut(closing{closeSilently, "overlapping polls", false})
+	if !s.claim(w, &s.getActive, "polls") {
 		return
 	}
-	s.getActive = true
-	s.mu.Unlock()
 
 	batch, closed := s.waitBatch(r)
 	payload := make([]byte, 0, 64)
@@ -98,24 +83,9 @@ func (s *Socket) waitBatch(r *http.Request) (batch []Outgoing, closed bool) {
 // post serves a POST of the polling transport: a payload of packets from
 // the client, handled in order before the answer "ok".
 func (s *Socket) post(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	switch {
-	case s.closing:
-		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, errUnknownSID, "Session ID unknown")
-		return
-	case s.transport != transportPolling:
-		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, errBadRequest, "Bad request: the session has moved to its WebSocket")
-		return
-	case s.postActive:
-		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, errBadRequest, "Bad request: overlapping posts")
-		s.shut(closing{closeSilently, "overlapping posts", false})
+	if !s.claim(w, &s.postActive, "posts") {
 		return
 	}
-	s.postActive = true
-	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.postActive = false
@@ -170,4 +140,30 @@ func (s *Socket) readPayload(w http.ResponseWriter, r *http.Request) ([]Packet, 
 		}
 	}
 	return packets, 0, nil
+}
+
+// claim marks a poll or a post (active points at its flag) as in
+// progress, or answers the request with why it cannot be served: the
+// session is gone, it has moved to its WebSocket, or the client sent two
+// at once, which the protocol forbids and which ends the session.
+func (s *Socket) claim(w http.ResponseWriter, active *bool, what string) bool {
+	s.mu.Lock()
+	switch {
+	case s.closing:
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, errUnknownSID, "Session ID unknown")
+		return false
+	case s.transport != transportPolling:
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, errBadRequest, "Bad request: the session has moved to its WebSocket")
+		return false
+	case *active:
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, errBadRequest, "Bad request: overlapping "+what)
+		s.shut(closing{closeSilently, "overlapping " + what, false})
+		return false
+	}
+	*active = true
+	s.mu.Unlock()
+	return true
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pocketbase/dbx"
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
@@ -32,27 +31,10 @@ type botApp struct {
 
 func newBotApp(t *testing.T, cfg server.BotConfig) *botApp {
 	t.Helper()
-	app, err := tests.NewTestApp(t.TempDir())
-	if err != nil {
-		t.Fatalf("NewTestApp: %v", err)
-	}
-	t.Cleanup(app.Cleanup) // triggers OnTerminate: the bot stops first
 	c := server.DefaultConfig()
 	c.Banner = false
 	c.Bot = cfg
-	srv, err := server.Register(app, c)
-	if err != nil {
-		t.Fatalf("Register: %v", err)
-	}
-	router, err := apis.NewRouter(app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	se := &core.ServeEvent{Router: router}
-	se.App = app
-	if err := app.OnServe().Trigger(se, func(*core.ServeEvent) error { return nil }); err != nil {
-		t.Fatalf("OnServe: %v", err)
-	}
+	app, srv, _ := serveTestApp(t, c)
 	b := &botApp{app: app, srv: srv}
 	b.alice = b.newUser(t, "Alice")
 	b.bob = b.newUser(t, "Bob")

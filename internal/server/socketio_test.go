@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
@@ -27,34 +26,13 @@ type sioApp struct {
 
 func newSIOApp(t *testing.T, edit func(*server.Config)) *sioApp {
 	t.Helper()
-	app, err := tests.NewTestApp(t.TempDir())
-	if err != nil {
-		t.Fatalf("NewTestApp: %v", err)
-	}
-	t.Cleanup(app.Cleanup)
 	cfg := server.DefaultConfig()
 	cfg.Banner = false
 	cfg.Bot.Enabled = false
 	if edit != nil {
 		edit(&cfg)
 	}
-	srv, err := server.Register(app, cfg)
-	if err != nil {
-		t.Fatalf("Register: %v", err)
-	}
-	router, err := apis.NewRouter(app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	se := &core.ServeEvent{Router: router}
-	se.App = app
-	if err := app.OnServe().Trigger(se, func(*core.ServeEvent) error { return nil }); err != nil {
-		t.Fatalf("OnServe: %v", err)
-	}
-	mux, err := router.BuildMux()
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, srv, mux := serveTestApp(t, cfg)
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	return &sioApp{app: app, srv: srv, http: ts}
