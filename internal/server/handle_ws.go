@@ -80,43 +80,24 @@ func closeNow(conn *websocket.Conn, code int, reason string) {
 
 // authenticate finds who opens the socket: a single-use ticket (browsers),
 // an Authorization header with a users token (programs), or nobody (a
-// guest, if guests are allowed). Bad credentials are refused, never
-// downgraded to a guest.
+// guest, if guests are allowed). A refusal is PocketBase's JSON error.
 func (s *Server) authenticate(e *core.RequestEvent, tickets []string, hasTicket bool) (*chat.User, error) {
-	var rec *core.Record
-	switch {
+	var user *chat.User
+	var err error
+	switch header := e.Request.Header.Get("Authorization"); {
+	case hasTicket && (len(tickets) != 1 || tickets[0] == ""):
+		err = &authFailure{http.StatusUnauthorized, "Send exactly one ticket."}
 	case hasTicket:
-		if len(tickets) != 1 || tickets[0] == "" {
-			return nil, apis.NewUnauthorizedError("Send exactly one ticket.", nil)
-		}
-		uid, ok := s.tickets.Redeem(tickets[0])
-		if !ok {
-			return nil, apis.NewUnauthorizedError("The ticket is invalid, expired or already used.", nil)
-		}
-		r, err := e.App.FindRecordById(colUsers, uid)
-		if err != nil {
-			return nil, apis.NewUnauthorizedError("The ticket's user no longer exists.", nil)
-		}
-		rec = r
-	case e.Request.Header.Get("Authorization") != "":
-		if e.Auth == nil {
-			return nil, apis.NewUnauthorizedError("The token is invalid or expired.", nil)
-		}
-		if e.Auth.Collection().Name != colUsers {
-			return nil, apis.NewForbiddenError("The chat takes tokens of the users collection.", nil)
-		}
-		rec = e.Auth
+		user, err = s.userByTicket(tickets[0])
+	case header != "":
+		user, err = s.userByToken(header)
 	default:
-		if !s.cfg.Guests {
-			return nil, apis.NewUnauthorizedError("Sign in to chat.", nil)
-		}
-		return nil, nil
+		user, err = s.guest()
 	}
-	if rec.GetBool("banned") {
-		return nil, apis.NewForbiddenError("This account is banned.", nil)
+	if f, ok := err.(*authFailure); ok {
+		return nil, f.apiError()
 	}
-	u := userFromRecord(rec)
-	return &u, nil
+	return user, err
 }
 
 // takeTickets removes every ticket parameter from the request URL, which

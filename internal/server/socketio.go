@@ -59,7 +59,7 @@ func sioCredentialsFrom(r *http.Request) sioCredentials {
 	return sioCredentials{
 		ticket: q.Get("ticket"),
 		token:  q.Get("token"),
-		header: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "),
+		header: r.Header.Get("Authorization"),
 	}
 }
 
@@ -128,56 +128,26 @@ func (s *Server) sioUser(auth json.RawMessage, creds sioCredentials) (*chat.User
 	if len(auth) > 0 && json.Unmarshal(auth, &a) != nil {
 		return nil, refusal(http.StatusBadRequest, "auth must be {token: \"…\"} or {ticket: \"…\"} with string values.")
 	}
-	var rec *core.Record
+	var user *chat.User
 	var err error
 	switch {
 	case a.Ticket != "":
-		rec, err = s.redeemTicket(a.Ticket)
+		user, err = s.userByTicket(a.Ticket)
 	case a.Token != "":
-		rec, err = s.verifyToken(a.Token)
+		user, err = s.userByToken(a.Token)
 	case creds.ticket != "":
-		rec, err = s.redeemTicket(creds.ticket)
+		user, err = s.userByTicket(creds.ticket)
 	case creds.token != "":
-		rec, err = s.verifyToken(creds.token)
+		user, err = s.userByToken(creds.token)
 	case creds.header != "":
-		rec, err = s.verifyToken(creds.header)
+		user, err = s.userByToken(creds.header)
 	default:
-		if !s.cfg.Guests {
-			return nil, refusal(http.StatusUnauthorized, "Sign in to chat.")
-		}
-		return nil, nil
+		user, err = s.guest()
 	}
-	if err != nil {
-		return nil, err
+	if f, ok := err.(*authFailure); ok {
+		return nil, refusal(f.status, f.message)
 	}
-	if rec.GetBool("banned") {
-		return nil, refusal(http.StatusForbidden, "This account is banned.")
-	}
-	u := userFromRecord(rec)
-	return &u, nil
-}
-
-func (s *Server) redeemTicket(ticket string) (*core.Record, error) {
-	uid, ok := s.tickets.Redeem(ticket)
-	if !ok {
-		return nil, refusal(http.StatusUnauthorized, "The ticket is invalid, expired or already used.")
-	}
-	rec, err := s.app.FindRecordById(colUsers, uid)
-	if err != nil {
-		return nil, refusal(http.StatusUnauthorized, "The ticket's user no longer exists.")
-	}
-	return rec, nil
-}
-
-func (s *Server) verifyToken(token string) (*core.Record, error) {
-	rec, err := s.app.FindAuthRecordByToken(token, core.TokenTypeAuth)
-	if err != nil {
-		return nil, refusal(http.StatusUnauthorized, "The token is invalid or expired.")
-	}
-	if rec.Collection().Name != colUsers {
-		return nil, refusal(http.StatusForbidden, "The chat takes tokens of the users collection.")
-	}
-	return rec, nil
+	return user, err
 }
 
 // refusal is a socket.io connection refusal; data.status is the HTTP
