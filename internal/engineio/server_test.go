@@ -532,6 +532,9 @@ func TestTooSlow(t *testing.T) {
 		if r := h.expectClosed(t); !strings.HasPrefix(r, "too slow") {
 			t.Errorf("reason %q", r)
 		}
+		if got := h.sock.CloseCode(); got != engineio.CloseTooSlow {
+			t.Errorf("CloseCode = %d, want %d", got, engineio.CloseTooSlow)
+		}
 		if code, _ := srv.do("GET", srv.url("EIO=4&transport=polling&sid="+sid), ""); code != 400 {
 			t.Errorf("poll after close: %d", code)
 		}

@@ -112,6 +112,17 @@ func (s *Socket) Transport() string {
 // Done is closed once the session has ended and OnClose was called.
 func (s *Socket) Done() <-chan struct{} { return s.done }
 
+// CloseCode is the code the session is closing or closed with
+// (CloseTooSlow for a client dropped as too slow), or 0 while it is open.
+func (s *Socket) CloseCode() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing {
+		return 0
+	}
+	return s.why.code
+}
+
 // Send queues a message. It never blocks: when the queue is full the
 // session is closed with CloseTooSlow and the message dropped. While a
 // session closes with a drain, messages are still taken: the reply to the

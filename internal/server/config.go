@@ -47,6 +47,9 @@ type Config struct {
 	Banner bool
 	// Bot configures the chat bot (BotConfig, in bot.go).
 	Bot BotConfig
+	// MetricsToken, when set, lets a scraper read /api/chat/metrics with
+	// "Authorization: Bearer <MetricsToken>"; superusers always may.
+	MetricsToken string
 }
 
 // DefaultConfig is the configuration with every setting at its default.
@@ -96,6 +99,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.HooksDir = getenv("CHAT_HOOKS_DIR")
 	c.HooksPool = r.int("CHAT_HOOKS_POOL", c.HooksPool, 0, 1000)
 	c.Bot = r.botConfig(c.Bot)
+	c.MetricsToken = getenv("CHAT_METRICS_TOKEN")
 	if c.WS.PingPeriod >= c.WS.PongWait {
 		r.errs = append(r.errs, fmt.Sprintf("CHAT_WS_PING (%s) must be shorter than CHAT_WS_PONG_WAIT (%s)", c.WS.PingPeriod, c.WS.PongWait))
 	}

@@ -45,13 +45,14 @@ func (s *Server) handleWS(e *core.RequestEvent) error {
 		return nil
 	}
 	defer s.untrack(c)
+	s.metrics.opened(transportNative)
+	defer func() { s.metrics.closed(transportNative, c.CloseCode() == ws.CloseTooSlow) }()
 
 	ctx := e.Request.Context() // ends when the server shuts down
 	// Requests finish even when shutdown begins mid-way, so their
 	// replies (acks of committed messages) still go out.
 	work := context.WithoutCancel(ctx)
-	sess := session.New(session.Config{PageSize: s.cfg.PageSize, MaxText: s.cfg.MaxText},
-		s.store, s.hub, c, user, s.connIDs.Add(1))
+	sess := session.New(s.sessionConfig(), s.store, s.hub, c, user, s.connIDs.Add(1))
 	if err := sess.Start(work); err != nil {
 		e.App.Logger().Error("chat: session start failed", "error", err)
 		closeNow(conn, websocket.CloseInternalServerErr, "internal error")

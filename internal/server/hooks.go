@@ -65,6 +65,7 @@ func (s *Server) messageCreated(e *core.RecordEvent) error {
 	// The callback may run later, on another save's goroutine, and
 	// PocketBase writes e.App again after the handlers return: capture it.
 	rec, app := e.Record, e.App
+	s.metrics.messageIn()
 	s.seq.done(rec, func() { s.publishMessage(app, chat.EventMessage, rec) })
 	return e.Next()
 }

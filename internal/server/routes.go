@@ -14,6 +14,7 @@ func (s *Server) routes(e *core.ServeEvent) error {
 	sio := s.handleSocketIO() // socket.io clients: engine.io v3/v4 polling (GET/POST) and WebSocket
 	e.Router.GET("/socket.io/", sio).Bind(apis.SkipSuccessActivityLog())
 	e.Router.POST("/socket.io/", sio).Bind(apis.SkipSuccessActivityLog())
+	e.Router.GET("/api/chat/metrics", s.handleMetrics()).Bind(apis.SkipSuccessActivityLog(), s.requireMetricsAccess())
 
 	switch {
 	case s.cfg.PublicDir != "":

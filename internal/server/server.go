@@ -24,6 +24,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"pocketchat/internal/hub"
+	"pocketchat/internal/session"
 )
 
 // Server is the chat bound to one PocketBase app.
@@ -34,6 +35,7 @@ type Server struct {
 	store   *store
 	seq     *sequencer
 	tickets Tickets
+	metrics *metrics
 
 	upgrader websocket.Upgrader
 	connIDs  atomic.Uint64
@@ -49,12 +51,15 @@ type Server struct {
 // Register binds the chat to app: routes on serve, record hooks, and a
 // graceful shutdown on terminate.
 func Register(app core.App, cfg Config) (*Server, error) {
+	h := hub.New(hub.NewMemoryBroker())
+	m := newMetrics(h)
 	s := &Server{
 		app:     app,
 		cfg:     cfg,
-		hub:     hub.New(hub.NewMemoryBroker()),
-		store:   newStore(app),
+		hub:     h,
+		store:   newStore(app, m),
 		tickets: newMemoryTickets(cfg.TicketTTL),
+		metrics: m,
 		conns:   make(map[closer]struct{}),
 		out:     os.Stdout,
 	}
@@ -141,4 +146,10 @@ func (s *Server) Shutdown() {
 		s.app.Logger().Warn("chat: shutdown timed out waiting for connections")
 	}
 	s.hub.Close()
+}
+
+// sessionConfig is the configuration of every chat session, whatever
+// its transport.
+func (s *Server) sessionConfig() session.Config {
+	return session.Config{PageSize: s.cfg.PageSize, MaxText: s.cfg.MaxText, Metrics: s.metrics}
 }

@@ -97,21 +97,24 @@ func (s *Server) openSocketIO(sock *engineio.Socket, r *http.Request) (engineio.
 	if !s.track(sock) {
 		return nil, errors.New("the server is shutting down")
 	}
+	s.metrics.opened(transportSocketIO)
 	creds, _ := r.Context().Value(sioCredentialsKey{}).(sioCredentials)
 	connect := func(ctx context.Context, auth json.RawMessage, out socketio.Outbox) (socketio.Session, error) {
 		user, err := s.sioUser(auth, creds)
 		if err != nil {
 			return nil, err
 		}
-		return session.New(session.Config{PageSize: s.cfg.PageSize, MaxText: s.cfg.MaxText},
-			s.store, s.hub, out, user, s.connIDs.Add(1)), nil
+		return session.New(s.sessionConfig(), s.store, s.hub, out, user, s.connIDs.Add(1)), nil
 	}
 	return socketio.NewConn(sock, connect, socketio.Config{
 		// Requests finish even when shutdown begins mid-way, so their
 		// replies (acks of committed messages) still go out.
 		Context: context.Background(),
 		Hold:    s.cfg.WS.Queue,
-		OnClose: func(string) { s.untrack(sock) },
+		OnClose: func(string) {
+			s.metrics.closed(transportSocketIO, sock.CloseCode() == engineio.CloseTooSlow)
+			s.untrack(sock)
+		},
 	}), nil
 }
 

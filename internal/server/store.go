@@ -20,7 +20,8 @@ import (
 // see it like any other. Users and rooms are cached and kept current by
 // the record hooks, so delivering a message needs no query.
 type store struct {
-	app core.App
+	app     core.App
+	metrics *metrics // nil counts nothing
 
 	mu    sync.RWMutex
 	users map[string]cachedUser
@@ -39,8 +40,8 @@ type cachedUser struct {
 
 var _ session.Store = (*store)(nil)
 
-func newStore(app core.App) *store {
-	return &store{app: app, users: make(map[string]cachedUser), rooms: make(map[string]chat.Room)}
+func newStore(app core.App, m *metrics) *store {
+	return &store{app: app, metrics: m, users: make(map[string]cachedUser), rooms: make(map[string]chat.Room)}
 }
 
 func notFound(what string) error { return chat.Errorf(chat.CodeNotFound, "%s not found", what) }
@@ -287,6 +288,9 @@ func (s *store) CreateMessage(ctx context.Context, author chat.User, roomID, tex
 	if err := s.app.SaveWithContext(ctx, rec); err != nil {
 		return chat.Message{}, saveError(err)
 	}
+	// Each save is its own transaction today: a batch of one. Group
+	// commit will observe its batches here.
+	s.metrics.committedBatch(1)
 	// The author as stored now, not as the session saw them at connect:
 	// the ack must match the broadcast after a rename.
 	if cur, err := s.cachedUser(ctx, author.ID); err == nil {

@@ -18,9 +18,10 @@ func (s *Session) Deliver(ev *chat.Event) {
 	defer s.mu.Unlock()
 	if held, ok := s.joining[ev.Room]; ok && ev.Room != "" {
 		s.joining[ev.Room] = append(held, ev)
-		return
+		return // counted when the join releases it
 	}
 	s.out.Send(ev)
+	s.cfg.Metrics.Delivered()
 }
 
 // roomChanged keeps the visible rooms current and tells the client what
@@ -54,6 +55,7 @@ func (s *Session) roomChanged(ev *chat.Event) {
 	}
 	if out != nil {
 		s.out.Send(out)
+		s.cfg.Metrics.Delivered()
 	}
 	s.mu.Unlock()
 

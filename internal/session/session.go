@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"time"
 
 	"pocketchat/internal/chat"
 	"pocketchat/internal/hub"
@@ -62,7 +63,26 @@ type Config struct {
 	// MaxText is the longest accepted message text, in characters
 	// (at most chat.MaxTextLen, which the schema enforces).
 	MaxText int
+	// Metrics counts deliveries and times sends; nil counts nothing.
+	Metrics Metrics
 }
+
+// Metrics is what a session reports for monitoring. Its methods are
+// called on hot paths and from any goroutine: they must be cheap (an
+// atomic add), never block and never allocate.
+type Metrics interface {
+	// Delivered counts one hub event handed to the connection's queue.
+	Delivered()
+	// Committed observes the time from receiving a send or dm request
+	// to the store returning its committed message.
+	Committed(d time.Duration)
+}
+
+// noMetrics is the Metrics of a session configured without any.
+type noMetrics struct{}
+
+func (noMetrics) Delivered()              {}
+func (noMetrics) Committed(time.Duration) {}
 
 // Session is one connection's chat state. Handle is called from one
 // goroutine (the connection's reader); Deliver from any.
@@ -88,6 +108,9 @@ func New(cfg Config, store Store, h *hub.Hub, out Outbox, user *chat.User, connI
 	}
 	if cfg.MaxText <= 0 || cfg.MaxText > chat.MaxTextLen {
 		cfg.MaxText = chat.MaxTextLen
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	return &Session{
 		cfg: cfg, store: store, hub: h, out: out, user: user, connID: connID,
@@ -257,6 +280,7 @@ func (s *Session) join(ctx context.Context, req *chat.Request) error {
 			continue // already in the joined page
 		}
 		s.out.Send(held)
+		s.cfg.Metrics.Delivered()
 	}
 	delete(s.joining, req.Room)
 	return nil
@@ -277,13 +301,16 @@ func messageSeq(ev *chat.Event) (int64, bool) {
 }
 
 func (s *Session) send(ctx context.Context, req *chat.Request) error {
+	start := time.Now()
 	if _, err := s.writable(ctx, req.Room); err != nil {
 		return err
 	}
-	return s.post(ctx, req, req.Room)
+	return s.post(ctx, req, req.Room, start)
 }
 
-func (s *Session) post(ctx context.Context, req *chat.Request, roomID string) error {
+// post saves the message of a send or dm request received at start and
+// acknowledges it once committed.
+func (s *Session) post(ctx context.Context, req *chat.Request, roomID string, start time.Time) error {
 	if n := len([]rune(req.Text)); n > s.cfg.MaxText {
 		return chat.Errorf(chat.CodeTooLarge, "text has %d characters, the limit is %d", n, s.cfg.MaxText)
 	}
@@ -298,15 +325,17 @@ func (s *Session) post(ctx context.Context, req *chat.Request, roomID string) er
 	if err != nil {
 		return err
 	}
+	s.cfg.Metrics.Committed(time.Since(start))
 	return s.reply(req, chat.EventAck, chat.AckPayload{Message: msg})
 }
 
 func (s *Session) dm(ctx context.Context, req *chat.Request) error {
+	start := time.Now()
 	room, err := s.direct(ctx, req)
 	if err != nil {
 		return err
 	}
-	return s.post(ctx, req, room.ID)
+	return s.post(ctx, req, room.ID, start)
 }
 
 // direct finds or creates the direct room of the user and req.To. Both

@@ -123,6 +123,17 @@ func (c *Conn) Close(code int, reason string) {
 // Done is closed when the connection is ending.
 func (c *Conn) Done() <-chan struct{} { return c.closed }
 
+// CloseCode is the code the connection ended with (CloseTooSlow for a
+// client dropped as too slow), or 0 while Done is still open.
+func (c *Conn) CloseCode() int {
+	select {
+	case <-c.closed:
+		return c.why.code // written before closed was closed
+	default:
+		return 0
+	}
+}
+
 // ErrBinary is returned by Run when the client sent a binary frame.
 var ErrBinary = errors.New("ws: binary frame on a text protocol")
 

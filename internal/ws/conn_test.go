@@ -319,6 +319,9 @@ func TestSlowClientDisconnected(t *testing.T) {
 	default:
 		t.Fatal("queue overflowed but the connection is not closing")
 	}
+	if got := c.CloseCode(); got != ws.CloseTooSlow {
+		t.Errorf("CloseCode = %d, want %d", got, ws.CloseTooSlow)
+	}
 	if err := srv.runResult(t, 10*time.Second); err != nil {
 		t.Errorf("Run = %v, want nil", err)
 	}
