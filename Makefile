@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 BROWSER_DIR := e2e/browser
 SOCKETIO_DIR := e2e/socketio
 
-.PHONY: run build test test-go test-browser browser-deps test-socketio socketio-deps fuzz bench lint clean
+.PHONY: run build test test-go test-browser browser-deps test-socketio socketio-deps fuzz bench bench-load lint clean
 
 run: build
 	./$(BIN) serve --http $(ADDR) --dir $(DATA)
@@ -67,6 +67,14 @@ fuzz:
 
 bench:
 	go test -run='^$$' -bench=. -benchmem ./internal/...
+
+# The load tool (cmd/chatbench) on a fixed, small scenario set, natively and
+# the plain-PocketBase way (SSE realtime + REST), each run against a freshly
+# started server (--dev=false, temporary data directory); rewrites
+# docs/benchmarks.md with the measured numbers. A few minutes on 2 cores.
+bench-load: build
+	go build -o bin/chatbench ./cmd/chatbench
+	./bin/chatbench suite -bin $(BIN) -out docs/benchmarks.md
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

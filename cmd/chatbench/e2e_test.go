@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serverBin is the pocketchat binary built once for the end-to-end test.
+var serverBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := func() int {
+		if testing.Short() {
+			return m.Run()
+		}
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Dir(filepath.Dir(filepath.Dir(file)))
+		dir, err := os.MkdirTemp("", "chatbench-test-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		serverBin = filepath.Join(dir, "pocketchat")
+		build := exec.Command("go", "build", "-o", serverBin, ".")
+		build.Dir = root
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building pocketchat:", err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// TestEndToEnd runs a tiny scenario in both modes against the real server
+// and checks the accounting: every acked message stored and delivered
+// once, in order, to every connection of its room. No timing is checked.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	dir := t.TempDir()
+	cache := newUserCache() // the second run reuses the first one's sign-ins
+	for _, mode := range []string{ModeNative, ModeRealtime} {
+		t.Run(mode, func(t *testing.T) {
+			// 3 rooms × 3 members, one sender per room, 7 messages each:
+			// 21 messages, 63 deliveries. Two source addresses.
+			//
+			// Natively the 7 go as a burst (pipelined on the socket).
+			// PocketBase's realtime hands every event to every client on
+			// a goroutine of its own, so a burst may arrive out of order
+			// (the tool counts that; the suite shows it): there the
+			// messages are paced, 100 ms apart.
+			pace := []string{"-burst", "7"}
+			if mode == ModeRealtime {
+				pace = []string{"-rate", "10", "-duration", "700ms"}
+			}
+			cfg, err := parseConfig(append([]string{
+				"-mode", mode, "-spawn", serverBin, "-spawn-dir", dir,
+				"-rooms", "3", "-members", "3", "-senders", "1",
+				"-sources", "2", "-drain", "10s", "-timeout", "2m",
+			}, pace...), os.Stderr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res, err := run(ctx, cfg, t.Logf, cache)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sb strings.Builder
+			printResult(&sb, res)
+			t.Log(sb.String())
+
+			checks := []struct {
+				name      string
+				got, want int64
+			}{
+				{"connections held", int64(res.ConnsHeld), 9},
+				{"planned", res.Planned, 21},
+				{"sent", res.Sent, 21},
+				{"acked", res.Acked, 21},
+				{"persisted", res.Persisted, res.Acked},
+				{"expected deliveries", res.Expected, 63},
+				{"received", res.Received, 63},
+				{"lost", res.Lost, 0},
+				{"duplicated", res.Duplicated, 0},
+				{"out of order", res.OutOfOrder, 0},
+				{"unacked arrivals", res.Unacked, 0},
+				{"foreign arrivals", res.Foreign, 0},
+				{"connections dropped", int64(res.ConnsDropped), 0},
+				{"send errors", res.Failed, 0},
+				{"delivery latencies", res.Delivery.Count, 63},
+				{"ack latencies", res.Ack.Count, 21},
+			}
+			for _, c := range checks {
+				if c.got != c.want {
+					t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
+				}
+			}
+			if res.PID == 0 || res.ServerCPUSec < 0 {
+				t.Errorf("no server process figures: pid %d, cpu %v", res.PID, res.ServerCPUSec)
+			}
+		})
+	}
+}
+
+// TestRefusesOtherHosts: only the loopback addresses are targets.
+func TestRefusesOtherHosts(t *testing.T) {
+	tests := []struct {
+		url  string
+		want string // the base URL, or "" for a refusal
+	}{
+		{"http://127.0.0.1:8090", "http://127.0.0.1:8090"},
+		{"http://127.0.0.1:8090/", "http://127.0.0.1:8090"},
+		{"http://localhost:8090", "http://127.0.0.1:8090"},
+		{"http://[::1]:8090", "http://[::1]:8090"},
+		{"http://10.0.0.1:8090", ""},
+		{"http://127.0.0.2:8090", ""},
+		{"http://example.com:8090", ""},
+		{"http://0.0.0.0:8090", ""},
+		{"https://127.0.0.1:8090", ""},
+		{"http://127.0.0.1", ""},
+		{"http://127.0.0.1:8090/api", ""},
+		{"http://user:pw@127.0.0.1:8090", ""},
+	}
+	for _, tt := range tests {
+		got, err := loopbackBase(tt.url)
+		if tt.want == "" {
+			if err == nil {
+				t.Errorf("loopbackBase(%q) = %q, want a refusal", tt.url, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("loopbackBase(%q) = %q, %v; want %q", tt.url, got, err, tt.want)
+		}
+	}
+}
+
+func TestConfigBounds(t *testing.T) {
+	tests := []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{}, true},
+		{[]string{"-mode", "pocketbase-realtime", "-burst", "5"}, true},
+		{[]string{"-mode", "sse"}, false},
+		{[]string{"-rooms", "0"}, false},
+		{[]string{"-members", "20000"}, false},
+		{[]string{"-users", "3", "-members", "10"}, false},
+		{[]string{"-senders", "11"}, false},
+		{[]string{"-rate", "0"}, false},
+		{[]string{"-duration", "1h"}, false},
+		{[]string{"-burst", "100000"}, false},
+		{[]string{"-rooms", "1000", "-members", "100", "-conns", "100000", "-sources", "1"}, false},
+		{[]string{"-rooms", "1000", "-members", "100", "-conns", "100000"}, true}, // picks -sources
+		{[]string{"-url", "http://192.168.1.1:8090"}, false},
+		{[]string{"-rooms", "100", "-members", "1000", "-senders", "100", "-burst", "1000"}, false},
+	}
+	for _, tt := range tests {
+		_, err := parseConfig(tt.args, new(strings.Builder))
+		if (err == nil) != tt.ok {
+			t.Errorf("parseConfig(%q): err = %v, want ok = %v", tt.args, err, tt.ok)
+		}
+	}
+}
+
+func TestParseStatTicks(t *testing.T) {
+	stat := []byte("1234 (pocket chat) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 100 0 0")
+	got, err := parseStatTicks(stat)
+	if err != nil || got != 325 {
+		t.Errorf("parseStatTicks = %d, %v; want 325", got, err)
+	}
+	if _, err := parseStatTicks([]byte("garbage")); err == nil {
+		t.Error("parseStatTicks(garbage): no error")
+	}
+}
+
+func TestListeningInodes(t *testing.T) {
+	table := []byte(`  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F9A 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 11111 1 0 100 0 0 10 0
+   1: 0100007F:1F9A 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 22222 1 0 20 4 30 10 -1
+   2: 0100007F:1F9B 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 33333 1 0 100 0 0 10 0
+`)
+	got := listeningInodes(table, 8090)
+	if len(got) != 1 || got[0] != "11111" {
+		t.Errorf("listeningInodes = %v, want [11111]", got)
+	}
+}
+
+func TestParseBusyTicks(t *testing.T) {
+	got, err := parseBusyTicks("cpu  100 5 50 9000 40 3 2 1 0 0")
+	if err != nil || got != 161 {
+		t.Errorf("parseBusyTicks = %d, %v; want 161", got, err)
+	}
+	if _, err := parseBusyTicks("cpu0 1 2"); err == nil {
+		t.Error("parseBusyTicks(short line): no error")
+	}
+}

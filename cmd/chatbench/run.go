@@ -1,0 +1,557 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// conn is one measured connection: a receiver in its room, and a sender
+// if it is one of the room's first Senders connections.
+type conn struct {
+	idx  int
+	room int
+	user benchUser
+	src  net.IP // local address to connect from
+
+	srcIdx int // which of the source addresses
+
+	count      atomic.Int64  // deliveries so far, watched by the drain
+	readerDone chan struct{} // closed when the reader goroutine ends (or open failed)
+	closing    atomic.Bool   // the tool is closing the connection
+
+	// The connection itself: a WebSocket (native) or the SSE request's
+	// cancel function (pocketbase-realtime).
+	wsc  *websocket.Conn
+	stop context.CancelFunc
+
+	// Set while opening, before the reader goroutine starts.
+	held bool
+
+	// Owned by the reader goroutine until readerDone is closed.
+	got      []Delivery
+	lastRecv int64  // arrival of the last delivery
+	others   int64  // message events that are not this run's
+	closedBy string // why the server ended the connection, if it did
+
+	snd *sender // nil for receive-only connections
+}
+
+// sender is the sending side of a connection.
+type sender struct {
+	planned int
+	text    []byte // reused buffer for the message text
+	body    []byte // reused buffer for the frame or request body
+
+	sent     atomic.Int64 // messages sent
+	answered atomic.Int64 // acks and error replies
+	acked    atomic.Int64
+	stopped  atomic.Bool // the sending goroutine has finished
+
+	// Owned by the goroutine that sees the answers (native: the reader;
+	// pocketbase-realtime: the sending goroutine) until the run ends.
+	ackOK   []bool  // ackOK[i]: message i+1 was acked
+	ackLat  []int64 // send → ack, ns
+	lastAck int64
+	errs    map[string]int64 // error replies by code / HTTP status
+
+	// Owned by the sending goroutine.
+	sendFailed string // why sending stopped early, if it did
+}
+
+// driver is what differs between the modes.
+type driver interface {
+	// open connects c, joins (or subscribes to) its room and starts the
+	// goroutine that reads c's events until close. Whatever happens,
+	// c.readerDone is closed once nothing reads for c any more. The
+	// connection outlives ctx (which only bounds the set-up); it ends with
+	// close or when the run's context ends.
+	open(ctx context.Context, b *bench, c *conn) error
+	// send sends message sseq of sender c. native returns once the frame is
+	// written (the reader sees the ack); pocketbase-realtime once the create
+	// request is answered.
+	send(ctx context.Context, b *bench, c *conn, sseq int) error
+	// close ends c's connection, which ends its reader.
+	close(c *conn)
+}
+
+// bench is one run in progress.
+type bench struct {
+	cfg   Config
+	ctx   context.Context // the run's: connections end with it
+	base  string          // http://host:port
+	run   string          // run id, in room names and message texts
+	epoch time.Time
+	logf  func(string, ...any)
+
+	api   *api
+	users *userCache
+	rooms []string // room ids
+	conns []*conn
+}
+
+// now is the time since the tool started, monotonic, in ns.
+func (b *bench) now() int64 { return int64(time.Since(b.epoch)) }
+
+// wsURL is the native chat endpoint.
+func (b *bench) wsURL() string {
+	u, _ := url.Parse(b.base)
+	u.Scheme = "ws"
+	u.Path = "/api/chat/ws"
+	return u.String()
+}
+
+// Run runs one scenario and returns its result.
+func Run(ctx context.Context, cfg Config, logf func(string, ...any)) (*Result, error) {
+	return run(ctx, cfg, logf, nil)
+}
+
+// run is Run with a cache of signed-in users (nil: sign everyone in).
+func run(ctx context.Context, cfg Config, logf func(string, ...any), users *userCache) (*Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	if err := raiseFileLimit(cfg.Conns*2 + 1024); err != nil {
+		return nil, err
+	}
+	res := &Result{Name: cfg.Name, Mode: cfg.Mode, Config: cfg, Machine: machineInfo(), Started: time.Now().UTC()}
+	res.Config.SuperPassword = ""
+
+	var srv *spawned
+	if cfg.Spawn != "" {
+		var err error
+		srv, err = spawn(ctx, cfg.Spawn, cfg.SpawnDir, cfg.SpawnHooks, cfg.SuperEmail, cfg.SuperPassword, logf)
+		if err != nil {
+			return nil, err
+		}
+		defer srv.stop()
+		cfg.URL = srv.url
+		if cfg.PID == 0 {
+			cfg.PID = srv.pid()
+		}
+		res.Config.URL = cfg.URL
+	}
+	base, err := loopbackBase(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Sources > 1 && net.ParseIP(hostOf(base)).To4() == nil {
+		return nil, fmt.Errorf("-sources > 1 needs an IPv4 target (127.0.0.x source addresses)")
+	}
+	b := &bench{cfg: cfg, ctx: ctx, users: users, base: base, run: newRunID(), epoch: time.Now(), logf: logf, api: newAPI(base)}
+	res.RunID = b.run
+	if err := b.findServer(res); err != nil {
+		logf("%v: no CPU or memory figures", err)
+	}
+
+	var d driver = &native{}
+	if cfg.Mode == ModeRealtime {
+		d = newRealtime(b)
+	}
+	// Counting and removing the rooms still happen when the run was cut
+	// short (timeout, Ctrl-C), within their own bound.
+	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancelAfter()
+	if err := b.setup(ctx, res, d); err != nil {
+		b.cleanup(d)
+		if !cfg.Keep && len(b.rooms) > 0 {
+			_ = b.api.deleteRooms(after, b.rooms)
+		}
+		return nil, err
+	}
+	b.measure(ctx, res, d)
+	b.cleanup(d)
+	if err := b.finish(after, res); err != nil {
+		return nil, err
+	}
+	if srv != nil {
+		if tail := srv.problems(); tail != "" {
+			res.Notes = append(res.Notes, "server output: "+tail)
+		}
+	}
+	return res, nil
+}
+
+// sourceIP is the i-th source address, 127.0.0.(i+1).
+func sourceIP(i int) net.IP { return net.IPv4(127, 0, 0, byte(1+i)) }
+
+func hostOf(base string) string {
+	u, _ := url.Parse(base)
+	return u.Hostname()
+}
+
+func newRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// findServer finds the server's process for CPU and memory figures.
+func (b *bench) findServer(res *Result) error {
+	res.PID = b.cfg.PID
+	if res.PID == 0 {
+		port, _ := strconv.Atoi(portOf(b.base))
+		pid, err := findPidByPort(port)
+		if err != nil {
+			return err
+		}
+		res.PID = pid
+	}
+	if _, err := readCPUTicks(res.PID); err != nil {
+		res.PID = 0
+		return fmt.Errorf("server process: %w", err)
+	}
+	return nil
+}
+
+func portOf(base string) string {
+	u, _ := url.Parse(base)
+	return u.Port()
+}
+
+// setup signs the users in, creates the rooms and opens every connection.
+func (b *bench) setup(ctx context.Context, res *Result, d driver) error {
+	cfg := b.cfg
+	if err := b.api.superLogin(ctx, cfg.SuperEmail, cfg.SuperPassword); err != nil {
+		return err
+	}
+	t := time.Now()
+	b.logf("signing in %d users (up to %d at a time)", cfg.Users, cfg.AuthWorkers)
+	users, created, err := b.api.ensureUsers(ctx, cfg.Users, cfg.AuthWorkers, b.users, b.logf)
+	if err != nil {
+		return err
+	}
+	res.UsersCreated = created
+	res.UsersSec = time.Since(t).Seconds()
+
+	// Room i's members are users i·M … i·M+M-1 (mod Users).
+	members := make([][]string, cfg.Rooms)
+	for i := range members {
+		for j := range cfg.Members {
+			members[i] = append(members[i], users[(i*cfg.Members+j)%cfg.Users].ID)
+		}
+	}
+	b.logf("creating %d rooms of %d members (run %s)", cfg.Rooms, cfg.Members, b.run)
+	b.rooms, err = b.api.createRooms(ctx, b.run, members)
+	if err != nil {
+		return err
+	}
+
+	// Connection k is in room k mod R, as member (k div R) mod M; the
+	// first Senders connections of each room send.
+	per := cfg.perSender()
+	b.conns = make([]*conn, cfg.Conns)
+	for k := range b.conns {
+		room, slot := k%cfg.Rooms, k/cfg.Rooms
+		c := &conn{idx: k, room: room, readerDone: make(chan struct{})}
+		c.user = users[(room*cfg.Members+slot%cfg.Members)%cfg.Users]
+		c.srcIdx = k % cfg.Sources
+		c.src = sourceIP(c.srcIdx)
+		if net.ParseIP(hostOf(b.base)).To4() == nil {
+			c.src = net.IPv6loopback
+		}
+		c.got = make([]Delivery, 0, per*cfg.Senders+8)
+		if slot < cfg.Senders {
+			c.snd = &sender{planned: per, ackOK: make([]bool, per), ackLat: make([]int64, 0, per), errs: map[string]int64{}}
+		}
+		b.conns[k] = c
+	}
+
+	res.RSSBeforeKB = readRSSKB(res.PID)
+	t = time.Now()
+	b.logf("opening %d %s connections from %d source address(es)", cfg.Conns, cfg.Mode, cfg.Sources)
+	var opened, failed atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	_ = parallel(ctx, len(b.conns), cfg.DialWorkers, func(ctx context.Context, k int) error {
+		c := b.conns[k]
+		if err := d.open(ctx, b, c); err != nil {
+			failed.Add(1)
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = fmt.Errorf("connection %d: %w", k, err)
+			}
+			mu.Unlock()
+			return nil
+		}
+		if n := opened.Add(1); n%1000 == 0 {
+			b.logf("connections: %d/%d", n, cfg.Conns)
+		}
+		return nil
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	res.ConnectSec = time.Since(t).Seconds()
+	res.ConnsHeld = int(opened.Load())
+	res.ConnsFailed = int(failed.Load())
+	if firstErr != nil {
+		b.logf("%d connections failed; first: %v", res.ConnsFailed, firstErr)
+		res.Notes = append(res.Notes, fmt.Sprintf("%d connections failed to open; first: %v", res.ConnsFailed, firstErr))
+	}
+	if res.ConnsHeld == 0 {
+		return fmt.Errorf("no connection opened: %v", firstErr)
+	}
+	time.Sleep(300 * time.Millisecond) // let the server settle before reading its memory
+	res.RSSAfterKB = readRSSKB(res.PID)
+	return nil
+}
+
+// measure runs the senders and waits for every answer and delivery.
+func (b *bench) measure(ctx context.Context, res *Result, d driver) {
+	cfg := b.cfg
+	var senders []*conn
+	for _, c := range b.conns {
+		if c.snd != nil && c.held {
+			senders = append(senders, c)
+		}
+	}
+	if cfg.Burst > 0 {
+		b.logf("%d senders: a burst of %d messages each", len(senders), cfg.Burst)
+	} else {
+		b.logf("%d senders: %g messages/s each for %s", len(senders), cfg.Rate, cfg.Duration)
+	}
+	heldIn := make([]int64, cfg.Rooms)
+	for _, c := range b.conns {
+		if c.held {
+			heldIn[c.room]++
+		}
+	}
+
+	cpu0, _ := readCPUTicks(res.PID)
+	self0, _ := readCPUTicks(0)
+	busy0, busyErr := readBusyTicks()
+	start := time.Now()
+	sendStart := b.now()
+	var wg sync.WaitGroup
+	for j, c := range senders {
+		offset := time.Duration(0)
+		if cfg.Burst == 0 {
+			offset = time.Duration(float64(time.Second) / cfg.Rate * float64(j) / float64(len(senders)))
+		}
+		wg.Go(func() { b.sendLoop(ctx, d, c, start, offset) })
+	}
+
+	// Drain: wait until every sender stopped and got all its answers and
+	// every connection got every acked message of its room, or until
+	// Drain after the last sender stopped.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var drainFrom time.Time
+	var lastLog time.Time
+loop:
+	for {
+		allStopped, answered := true, true
+		var expected, got int64
+		for _, c := range senders {
+			s := c.snd
+			if !s.stopped.Load() {
+				allStopped = false
+			}
+			if s.answered.Load() < s.sent.Load() {
+				answered = false
+			}
+			expected += s.acked.Load() * heldIn[c.room]
+		}
+		for _, c := range b.conns {
+			got += c.count.Load()
+		}
+		if allStopped && drainFrom.IsZero() {
+			drainFrom = time.Now()
+		}
+		if allStopped && answered && got >= expected {
+			break loop
+		}
+		if !drainFrom.IsZero() && time.Since(drainFrom) > cfg.Drain {
+			b.logf("drain: gave up after %s (%d of %d deliveries)", cfg.Drain, got, expected)
+			res.Notes = append(res.Notes, fmt.Sprintf("gave up waiting %s after the senders stopped: %d of %d deliveries, answers complete: %v", cfg.Drain, got, expected, answered))
+			break loop
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			lastLog = time.Now()
+			b.logf("sending: %d/%d deliveries so far", got, expected)
+		}
+		select {
+		case <-ctx.Done():
+			res.Notes = append(res.Notes, "stopped: "+context.Cause(ctx).Error())
+			break loop
+		case <-tick.C:
+		}
+	}
+	wg.Wait()
+	res.MeasuredSec = time.Since(start).Seconds()
+	cpu1, cpuErr := readCPUTicks(res.PID)
+	self1, _ := readCPUTicks(0)
+	busy1, busyErr1 := readBusyTicks()
+	hz := float64(clockTicks())
+	res.ToolCPUSec = float64(self1-self0) / hz
+	if res.PID != 0 && cpuErr == nil {
+		res.ServerCPUSec = float64(cpu1-cpu0) / hz
+		// What else ran on the machine meanwhile: the figures are only
+		// comparable when this stays small.
+		if busyErr == nil && busyErr1 == nil {
+			res.OtherCPUSec = float64(max(0, (busy1-busy0)-(cpu1-cpu0)-(self1-self0))) / hz
+			if res.OtherCPUSec > 0.1*res.MeasuredSec {
+				res.Notes = append(res.Notes, fmt.Sprintf("other processes used %.1f CPU-seconds during the %.1f s measured phase: "+
+					"the machine was not quiet", res.OtherCPUSec, res.MeasuredSec))
+			}
+		}
+	}
+	res.sendStart = sendStart
+}
+
+// sendLoop sends c's messages: all at once for a burst, else at the rate
+// until the duration is over (a sender that falls behind catches up, but
+// sends nothing after the end).
+func (b *bench) sendLoop(ctx context.Context, d driver, c *conn, start time.Time, offset time.Duration) {
+	s := c.snd
+	defer s.stopped.Store(true)
+	cfg := b.cfg
+	if cfg.Burst > 0 {
+		for i := 1; i <= s.planned && ctx.Err() == nil; i++ {
+			if err := d.send(ctx, b, c, i); err != nil {
+				s.sendFailed = err.Error()
+				return
+			}
+		}
+		return
+	}
+	interval := time.Duration(float64(time.Second) / cfg.Rate)
+	end := start.Add(cfg.Duration)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for i := 1; i <= s.planned; i++ {
+		at := start.Add(offset + time.Duration(i-1)*interval)
+		if !at.Before(end) || !time.Now().Before(end) {
+			return
+		}
+		if wait := time.Until(at); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		}
+		if err := d.send(ctx, b, c, i); err != nil {
+			s.sendFailed = err.Error()
+			return
+		}
+	}
+}
+
+// cleanup closes every connection and waits for the readers.
+func (b *bench) cleanup(d driver) {
+	for _, c := range b.conns {
+		if c.held {
+			d.close(c)
+		}
+	}
+	timeout := time.After(15 * time.Second)
+	for _, c := range b.conns {
+		select {
+		case <-c.readerDone:
+		case <-timeout:
+			b.logf("some readers did not stop")
+			return
+		}
+	}
+}
+
+// finish counts what was stored, removes the rooms and does the accounting.
+func (b *bench) finish(ctx context.Context, res *Result) error {
+	counts, err := b.api.countMessages(ctx, b.rooms)
+	if err != nil {
+		return err
+	}
+	for _, n := range counts {
+		res.Persisted += n
+	}
+	if !b.cfg.Keep {
+		b.logf("deleting the run's %d rooms", len(b.rooms))
+		if err := b.api.deleteRooms(ctx, b.rooms); err != nil {
+			res.Notes = append(res.Notes, "deleting the bench rooms: "+err.Error())
+		}
+	}
+
+	roomOf := make([]int, len(b.conns))
+	acked := make([][]bool, len(b.conns))
+	got := make([][]Delivery, len(b.conns))
+	var lats, ackLats []int64
+	var lastRecv, lastAck int64
+	res.SendErrors = map[string]int64{}
+	res.Planned = int64(b.cfg.Rooms) * int64(b.cfg.Senders) * int64(b.cfg.perSender())
+	for k, c := range b.conns {
+		roomOf[k] = -1
+		if !c.held {
+			continue
+		}
+		roomOf[k] = c.room
+		got[k] = c.got
+		res.Others += c.others
+		lastRecv = max(lastRecv, c.lastRecv)
+		for _, dl := range c.got {
+			lats = append(lats, dl.Lat)
+		}
+		if c.closedBy != "" {
+			res.ConnsDropped++
+			res.DropReasons = appendOnce(res.DropReasons, c.closedBy)
+		}
+		s := c.snd
+		if s == nil {
+			continue
+		}
+		sent := int(s.sent.Load())
+		acked[k] = s.ackOK[:sent]
+		res.Sent += int64(sent)
+		res.Acked += s.acked.Load()
+		ackLats = append(ackLats, s.ackLat...)
+		lastAck = max(lastAck, s.lastAck)
+		for code, n := range s.errs {
+			res.SendErrors[code] += n
+			res.Failed += n
+		}
+		if s.sendFailed != "" {
+			res.SendErrors["send: "+s.sendFailed]++
+		}
+	}
+	res.Outcome = Account(roomOf, acked, got)
+	res.Delivery = Summarize(lats)
+	res.Ack = Summarize(ackLats)
+	if lastRecv > res.sendStart {
+		res.DeliverySec = float64(lastRecv-res.sendStart) / 1e9
+		res.DeliveriesPerSec = float64(res.Received) / res.DeliverySec
+	}
+	if lastAck > res.sendStart {
+		res.AckSec = float64(lastAck-res.sendStart) / 1e9
+		res.AckedPerSec = float64(res.Acked) / res.AckSec
+	}
+	if res.ServerCPUSec > 0 {
+		res.DeliveriesPerCPUSec = float64(res.Received) / res.ServerCPUSec
+	}
+	if res.RSSBeforeKB > 0 && res.RSSAfterKB > 0 && res.ConnsHeld > 0 {
+		res.MemPerConnKB = float64(res.RSSAfterKB-res.RSSBeforeKB) / float64(res.ConnsHeld)
+		if res.MemPerConnKB < 0 {
+			res.Notes = append(res.Notes, "the server's RSS fell while connecting (memory of earlier work went back to the OS): "+
+				"memory per connection needs a freshly started server (-spawn)")
+		}
+	}
+	return nil
+}
+
+func appendOnce(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
