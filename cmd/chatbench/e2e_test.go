@@ -47,9 +47,6 @@ func TestMain(m *testing.M) {
 // and checks the accounting: every acked message stored and delivered
 // once, in order, to every connection of its room. No timing is checked.
 func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server")
-	}
 	dir := t.TempDir()
 	cache := newUserCache() // the second run reuses the first one's sign-ins
 	for _, mode := range []string{ModeNative, ModeRealtime} {
