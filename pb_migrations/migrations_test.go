@@ -103,6 +103,16 @@ func newEmptyApp(t *testing.T) *tests.TestApp {
 	return app
 }
 
+// mustGeneral returns the seeded General room.
+func mustGeneral(t *testing.T, app core.App) *core.Record {
+	t.Helper()
+	general, err := app.FindFirstRecordByData("rooms", "name", "General")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return general
+}
+
 func mustCollection(t *testing.T, app core.App, name string) *core.Collection {
 	t.Helper()
 	c, err := app.FindCollectionByNameOrId(name)
@@ -271,10 +281,7 @@ func TestSchema(t *testing.T) {
 	if got, want := countGeneral(t, app), int64(1); got != want {
 		t.Fatalf("General rooms: got %d, want %d", got, want)
 	}
-	general, err := app.FindFirstRecordByData("rooms", "name", "General")
-	if err != nil {
-		t.Fatal(err)
-	}
+	general := mustGeneral(t, app)
 	if got, want := general.GetString("kind"), "public"; got != want {
 		t.Errorf("General kind: got %q, want %q", got, want)
 	}
@@ -288,10 +295,7 @@ func TestSchema(t *testing.T) {
 func TestSeqIndexIsPartial(t *testing.T) {
 	t.Parallel()
 	app := newApp(t)
-	general, err := app.FindFirstRecordByData("rooms", "name", "General")
-	if err != nil {
-		t.Fatal(err)
-	}
+	general := mustGeneral(t, app)
 	other := core.NewRecord(mustCollection(t, app, "rooms"))
 	other.Load(map[string]any{"name": "Other", "kind": "public"})
 	if err := app.Save(other); err != nil {
@@ -336,10 +340,7 @@ func TestUpTwiceIsHarmless(t *testing.T) {
 	t.Parallel()
 	app := newApp(t)
 
-	general, err := app.FindFirstRecordByData("rooms", "name", "General")
-	if err != nil {
-		t.Fatal(err)
-	}
+	general := mustGeneral(t, app)
 	msg := core.NewRecord(mustCollection(t, app, "messages"))
 	msg.Load(map[string]any{"room": general.Id, "text": "still here"})
 	if err := app.Save(msg); err != nil {
@@ -393,10 +394,7 @@ func TestUpTwiceIsHarmless(t *testing.T) {
 func TestDownThenUp(t *testing.T) {
 	t.Parallel()
 	app := newApp(t)
-	general, err := app.FindFirstRecordByData("rooms", "name", "General")
-	if err != nil {
-		t.Fatal(err)
-	}
+	general := mustGeneral(t, app)
 	msg := core.NewRecord(mustCollection(t, app, "messages"))
 	msg.Load(map[string]any{"room": general.Id, "text": "bye"})
 	if err := app.Save(msg); err != nil {
