@@ -44,34 +44,52 @@ func (s *Server) handleWS(e *core.RequestEvent) error {
 		closeNow(conn, websocket.CloseGoingAway, "server shutting down")
 		return nil
 	}
-	defer s.untrack(c)
 	s.metrics.opened(transportNative)
-	defer func() { s.metrics.closed(transportNative, c.CloseCode() == ws.CloseTooSlow) }()
-
-	ctx := e.Request.Context() // ends when the server shuts down
-	// Requests finish even when shutdown begins mid-way, so their
-	// replies (acks of committed messages) still go out.
-	work := context.WithoutCancel(ctx)
+	// Requests finish even when shutdown begins mid-way, so their replies
+	// (acks of committed messages) still go out. Not the request's
+	// context: it ends when this handler returns, right after the
+	// connection starts.
 	sess := session.New(s.sessionConfig(), s.store, s.hub, c, user, s.connIDs.Add(1))
-	if err := sess.Start(work); err != nil {
+	if err := sess.Start(context.Background()); err != nil {
 		e.App.Logger().Error("chat: session start failed", "error", err)
 		closeNow(conn, websocket.CloseInternalServerErr, "internal error")
+		s.metrics.closed(transportNative, false)
+		s.untrack(c)
 		return nil
 	}
-	defer sess.Close()
-	_ = c.Run(ctx, func(_ context.Context, frame []byte) {
-		req, err := protocol.DecodeNative(frame)
-		if err != nil {
-			var id json.RawMessage
-			if req != nil {
-				id = req.ID
-			}
-			c.Send(chat.ErrorEvent(id, err))
-			return
-		}
-		sess.Handle(work, req)
-	})
+	c.Serve(&nativeConn{srv: s, conn: c, sess: sess})
 	return nil
+}
+
+// nativeConn serves one native WebSocket once it is upgraded: frames are
+// decoded and handled by the chat session. It runs on the connection's
+// own reader goroutine, so net/http's per-request state is freed when
+// handleWS returns.
+type nativeConn struct {
+	srv  *Server
+	conn *ws.Conn
+	sess *session.Session
+}
+
+func (n *nativeConn) Frame(frame []byte) {
+	req, err := protocol.DecodeNative(frame)
+	if err != nil {
+		var id json.RawMessage
+		if req != nil {
+			id = req.ID
+		}
+		n.conn.Send(chat.ErrorEvent(id, err))
+		return
+	}
+	n.sess.Handle(context.Background(), req)
+}
+
+func (n *nativeConn) Settle() {}
+
+func (n *nativeConn) Closed(error) {
+	n.sess.Close()
+	n.srv.metrics.closed(transportNative, n.conn.CloseCode() == ws.CloseTooSlow)
+	n.srv.untrack(n.conn)
 }
 
 func closeNow(conn *websocket.Conn, code int, reason string) {

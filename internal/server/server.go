@@ -65,8 +65,11 @@ func Register(app core.App, cfg Config) (*Server, error) {
 	}
 	s.seq = newSequencer(func() (int64, error) { return maxSeq(app) })
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
+		// Frames are read through a small buffer (bigger ones in several
+		// reads): it is held for as long as the connection lives.
+		ReadBufferSize: 1024,
+		// ws.Conn writes frames itself from pooled buffers; with a pool
+		// set, gorilla allocates no write buffer of its own.
 		WriteBufferPool: &sync.Pool{},
 		// The origin is checked before the upgrade, with a JSON error.
 		CheckOrigin: func(*http.Request) bool { return true },

@@ -1,15 +1,26 @@
-// Package ws runs one WebSocket connection: exactly one goroutine reads
-// and one writes, every write has a deadline, and events wait in a bounded
-// queue. A client that cannot keep up is disconnected rather than waited
-// on, so it never slows anyone else.
+// Package ws runs one WebSocket connection: one goroutine reads, a writer
+// goroutine exists only while there is something to write, every write has
+// a deadline, and events wait in a bounded queue. A client that cannot keep
+// up is disconnected rather than waited on, so it never slows anyone else.
 //
 //	c := ws.New(gorillaConn, protocol.Native{}, ws.Config{})
-//	err := c.Run(ctx, func(ctx context.Context, frame []byte) { ... c.Send(reply) ... })
+//	c.Serve(handler)   // returns at once; handler.Frame gets each text frame
+//	...
+//	c.Send(event)      // from any goroutine, never blocks
+//
+// gorilla/websocket does the upgrade and reads frames. Frames to the client
+// are written here, straight to the socket: the writer takes everything
+// queued for the connection and writes it with one system call, several
+// frames at once, from a pooled buffer. An idle connection holds no write
+// buffer and no writer goroutine, so many thousands of them fit in little
+// memory.
 package ws
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -38,6 +49,18 @@ const (
 	DefaultMaxFrame = 64 << 10
 	// DefaultQueue is how many events may wait for a slow client.
 	DefaultQueue = 512
+)
+
+const (
+	// flushAt is how much the writer gathers before a system call: large
+	// enough that a busy connection gets dozens of events per write, small
+	// enough that the pooled buffers stay cheap.
+	flushAt = 32 << 10
+	// keepBuf is the largest buffer returned to the pool; one grown by a
+	// huge event is left to the garbage collector.
+	keepBuf = 64 << 10
+	// keepQueue is the largest queue capacity an idle connection keeps.
+	keepQueue = 64
 )
 
 // Config tunes a connection. Zero fields take the defaults above.
@@ -71,53 +94,124 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Handler is what a connection serves. Frame runs on the connection's
+// reader goroutine, one frame at a time; Settle and Closed run once each,
+// in that order, on the same goroutine.
+type Handler interface {
+	// Frame handles one text frame. The slice is not used by the
+	// connection afterwards.
+	Frame(frame []byte)
+	// Settle is called when reading has stopped. It returns once no reply
+	// is still being produced for an earlier frame (an ack waiting for its
+	// commit), so that the reply is written before the close frame.
+	Settle()
+	// Closed is called last, when the socket is closed, with the error
+	// that ended reading (nil when the server ended the connection).
+	Closed(err error)
+}
+
 // closing is why the connection ends, sent to the client as a close frame.
 type closing struct {
 	code   int
 	reason string
+	// payload, if not nil, is sent as the close frame's body instead of
+	// code and reason (the echo of a client's close).
+	payload []byte
 }
+
+// silent reports whether no close frame is sent: the peer is gone or the
+// socket broke.
+func (w closing) silent() bool { return w.code == websocket.CloseAbnormalClosure }
 
 // Conn is one client connection.
 type Conn struct {
-	ws   *websocket.Conn
-	enc  chat.Encoder
-	cfg  Config
-	send chan *chat.Event
+	ws  *websocket.Conn
+	nc  net.Conn
+	enc chat.Encoder
+	cfg Config
 
-	once   sync.Once
-	closed chan struct{} // closed when the connection must end
-	why    closing       // set before closed is closed
+	mu         sync.Mutex
+	queue      []*chat.Event // events waiting for the writer
+	spare      []*chat.Event // the writer's last batch, reused as the next queue
+	writing    bool          // a writer goroutine is running
+	pingDue    bool
+	pong       []byte // payload of a pong owed to the client, if hasPong
+	hasPong    bool
+	ending     bool    // Close was called: why is set, the reader is woken
+	why        closing // set when ending becomes true
+	readerDone bool    // the reader stopped and Settle returned
+	finished   bool    // the close frame is written (or given up) and the socket closed
+	ping       *time.Timer
+
+	closed  chan struct{} // closed when ending becomes true
+	written chan struct{} // closed when finished becomes true
 }
 
-// New wraps an upgraded connection; call Run to serve it.
+// New wraps an upgraded connection; call Serve or Run to serve it.
 func New(c *websocket.Conn, enc chat.Encoder, cfg Config) *Conn {
 	cfg = cfg.withDefaults()
 	return &Conn{
-		ws: c, enc: enc, cfg: cfg,
-		send:   make(chan *chat.Event, cfg.Queue),
-		closed: make(chan struct{}),
+		ws: c, nc: c.NetConn(), enc: enc, cfg: cfg,
+		closed:  make(chan struct{}),
+		written: make(chan struct{}),
 	}
 }
 
 // Send queues an event. It never blocks: when the queue is full the
 // connection is closed with CloseTooSlow and the event is dropped. Events
 // queued while the connection is closing are still written if the reader
-// is finishing a request (its reply must not be lost).
+// is finishing a request (its reply must not be lost), unless the client
+// is being dropped as too slow.
 func (c *Conn) Send(ev *chat.Event) {
-	select {
-	case c.send <- ev:
-	default:
+	c.mu.Lock()
+	switch {
+	case c.finished || (c.ending && c.why.code == CloseTooSlow):
+		c.mu.Unlock()
+	case len(c.queue) >= c.cfg.Queue:
+		c.mu.Unlock()
 		c.Close(CloseTooSlow, "too slow: send queue full")
+	default:
+		c.queue = append(c.queue, ev)
+		c.kickLocked()
+		c.mu.Unlock()
+	}
+}
+
+// kickLocked starts the writer unless it runs already. c.mu is held.
+func (c *Conn) kickLocked() {
+	if !c.writing && !c.finished {
+		c.writing = true
+		go c.writeLoop()
 	}
 }
 
 // Close ends the connection with a close frame carrying code and reason.
 // The first call wins; it returns at once.
 func (c *Conn) Close(code int, reason string) {
-	c.once.Do(func() {
-		c.why = closing{code, reason}
-		close(c.closed)
-	})
+	c.end(closing{code: code, reason: reason})
+}
+
+func (c *Conn) end(why closing) {
+	c.mu.Lock()
+	if c.ending {
+		c.mu.Unlock()
+		return
+	}
+	c.ending = true
+	c.why = why
+	close(c.closed)
+	if why.code == CloseTooSlow {
+		// Drop what is queued. A write in progress is left to finish (or
+		// time out): cut mid-frame, it would leave the client a broken
+		// frame instead of the close frame that says why.
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		c.kickLocked()
+	}
+	c.mu.Unlock()
+	// Wake the reader: it notices the end at its next read, so a frame
+	// being handled is finished first.
+	_ = c.nc.SetReadDeadline(time.Now())
 }
 
 // Done is closed when the connection is ending.
@@ -126,165 +220,296 @@ func (c *Conn) Done() <-chan struct{} { return c.closed }
 // CloseCode is the code the connection ended with (CloseTooSlow for a
 // client dropped as too slow), or 0 while Done is still open.
 func (c *Conn) CloseCode() int {
-	select {
-	case <-c.closed:
-		return c.why.code // written before closed was closed
-	default:
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ending {
 		return 0
 	}
+	return c.why.code
 }
 
-// ErrBinary is returned by Run when the client sent a binary frame.
+// ErrBinary is the read error when the client sent a binary frame.
 var ErrBinary = errors.New("ws: binary frame on a text protocol")
 
-// Run reads frames and passes each text frame to handle, one at a time,
-// until the client leaves, Close is called or ctx ends (which closes with
-// 1001, going away). A request in progress is finished and everything
-// queued is written before the close frame, except for a client closed as
-// too slow. Run returns when both goroutines have stopped and the socket
-// is closed.
-func (c *Conn) Run(ctx context.Context, handle func(ctx context.Context, frame []byte)) error {
-	readerDone := make(chan struct{})
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writePump(readerDone)
-	}()
-	err := c.readPump(ctx, handle)
-	c.Close(closeFor(err))
-	close(readerDone)
-	<-writerDone
-	return err
+// Serve starts reading on a goroutine of its own and returns at once, so
+// the HTTP handler that upgraded the connection can return and free what
+// net/http keeps for a request.
+func (c *Conn) Serve(h Handler) {
+	c.mu.Lock()
+	c.ping = time.AfterFunc(c.cfg.PingPeriod, c.pingTick)
+	c.mu.Unlock()
+	go c.readLoop(h)
 }
 
-// readPump runs on the caller's goroutine. It notices that the connection
-// must end at its next read, so a request being handled is finished.
-func (c *Conn) readPump(ctx context.Context, handle func(context.Context, []byte)) error {
-	c.ws.SetReadLimit(c.cfg.MaxFrame)
-	// The deadline is moved forward by every frame and pong, and set to
-	// now when the connection must end; the mutex keeps a late forward
-	// move from undoing the wake-up.
-	var mu sync.Mutex
-	ending := false
-	extend := func() {
-		mu.Lock()
-		if !ending {
-			_ = c.ws.SetReadDeadline(time.Now().Add(c.cfg.PongWait))
-		}
-		mu.Unlock()
+// Run serves the connection on the calling goroutine's behalf: it calls
+// handle for each text frame and returns when the connection is over,
+// with the error that ended reading (nil when the server ended it). When
+// ctx ends, the connection closes with 1001 (going away).
+func (c *Conn) Run(ctx context.Context, handle func(ctx context.Context, frame []byte)) error {
+	f := &funcHandler{ctx: ctx, handle: handle, done: make(chan error, 1)}
+	c.Serve(f)
+	select {
+	case err := <-f.done:
+		return err
+	case <-ctx.Done():
+		c.Close(websocket.CloseGoingAway, "server shutting down")
+		return <-f.done
 	}
-	go func() {
-		select {
-		case <-ctx.Done():
-			c.Close(websocket.CloseGoingAway, "server shutting down")
-		case <-c.closed:
+}
+
+type funcHandler struct {
+	ctx    context.Context
+	handle func(context.Context, []byte)
+	done   chan error
+}
+
+func (f *funcHandler) Frame(frame []byte) { f.handle(f.ctx, frame) }
+func (f *funcHandler) Settle()            {}
+func (f *funcHandler) Closed(err error)   { f.done <- err }
+
+// readLoop reads frames until the client leaves or the connection must
+// end, then lets the writer finish and reports to h.
+func (c *Conn) readLoop(h Handler) {
+	err := c.read(h)
+	c.end(closeFor(err))
+	if c.CloseCode() == CloseTooSlow {
+		err = nil // the server ended it; the read error only says how
+	}
+	h.Settle()
+	c.mu.Lock()
+	c.readerDone = true
+	c.kickLocked() // the writer writes what is left and the close frame
+	c.mu.Unlock()
+	<-c.written
+	if isServerEnd(err) {
+		err = nil
+	}
+	h.Closed(err)
+}
+
+// errEnded marks a read that stopped because the connection was ending.
+var errEnded = errors.New("ws: connection ending")
+
+func isServerEnd(err error) bool { return errors.Is(err, errEnded) }
+
+func (c *Conn) read(h Handler) error {
+	c.ws.SetReadLimit(c.cfg.MaxFrame)
+	extend := func() {
+		// After Close the deadline stays in the past, so the reader
+		// stops at its next read.
+		c.mu.Lock()
+		if !c.ending {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.cfg.PongWait))
 		}
-		mu.Lock()
-		ending = true
-		_ = c.ws.SetReadDeadline(time.Now())
-		mu.Unlock()
-	}()
+		c.mu.Unlock()
+	}
 	extend()
 	c.ws.SetPongHandler(func(string) error { extend(); return nil })
+	c.ws.SetPingHandler(func(data string) error {
+		extend()
+		c.mu.Lock()
+		c.pong, c.hasPong = []byte(data), true // the writer may still hold the last one
+		c.kickLocked()
+		c.mu.Unlock()
+		return nil
+	})
+	// The close frame is answered by the writer, after what is queued.
+	c.ws.SetCloseHandler(func(int, string) error { return nil })
 	for {
 		typ, frame, err := c.ws.ReadMessage()
 		if err != nil {
 			select {
 			case <-c.closed:
-				return nil // woken to end
+				var ce *websocket.CloseError
+				if !errors.As(err, &ce) {
+					return errEnded // woken to end
+				}
 			default:
-				return err
 			}
+			return err
 		}
 		extend()
 		if typ != websocket.TextMessage {
 			return ErrBinary
 		}
-		handle(ctx, frame)
+		h.Frame(frame)
 	}
 }
 
 // closeFor picks the close frame for the reader's error, unless Close
-// already chose one. Codes 1005 and 1006 mean no close frame is sent: the
-// peer already closed, or the socket broke.
-func closeFor(err error) (int, string) {
+// already chose one. A client's close frame is echoed with its code.
+func closeFor(err error) closing {
 	var ce *websocket.CloseError
 	switch {
-	case err == nil:
-		return websocket.CloseNormalClosure, ""
+	case err == nil, errors.Is(err, errEnded):
+		return closing{code: websocket.CloseNormalClosure}
 	case errors.Is(err, ErrBinary):
-		return websocket.CloseUnsupportedData, "binary frames are not supported; send JSON text frames"
+		return closing{code: websocket.CloseUnsupportedData, reason: "binary frames are not supported; send JSON text frames"}
 	case errors.Is(err, websocket.ErrReadLimit):
-		return websocket.CloseMessageTooBig, "frame too large"
+		return closing{code: websocket.CloseMessageTooBig, reason: "frame too large"}
 	case errors.As(err, &ce):
-		return websocket.CloseNoStatusReceived, ""
+		// FormatCloseMessage gives an empty body for 1005 (no status).
+		return closing{code: websocket.CloseNoStatusReceived, payload: websocket.FormatCloseMessage(ce.Code, "")}
 	}
-	return websocket.CloseAbnormalClosure, ""
+	return closing{code: websocket.CloseAbnormalClosure}
 }
 
-// writePump is the only goroutine that writes frames.
-func (c *Conn) writePump(readerDone <-chan struct{}) {
-	ping := time.NewTicker(c.cfg.PingPeriod)
-	defer ping.Stop()
-	defer c.ws.Close()
-	for {
-		// A closed connection stops at once, even with events queued:
-		// select alone would pick among ready cases at random.
-		select {
-		case <-c.closed:
-			c.finish(readerDone)
-			return
-		default:
-		}
-		select {
-		case ev := <-c.send:
-			if !c.write(ev) {
-				return
-			}
-		case <-ping.C:
-			if c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteWait)) != nil {
-				return
-			}
-		case <-c.closed:
-			c.finish(readerDone)
-			return
-		}
-	}
-}
-
-func (c *Conn) write(ev *chat.Event) bool {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.cfg.WriteWait))
-	return c.ws.WriteMessage(websocket.TextMessage, ev.Encoded(c.enc)) == nil
-}
-
-// finish writes the close frame. Unless the client is too slow to take
-// them, it first waits for the reader to stop and writes what is queued,
-// so the reply to a request in progress goes out.
-func (c *Conn) finish(readerDone <-chan struct{}) {
-	switch c.why.code {
-	case websocket.CloseNoStatusReceived, websocket.CloseAbnormalClosure:
+func (c *Conn) pingTick() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ending || c.finished {
 		return
-	case CloseTooSlow:
-	default:
-		<-readerDone
-		if !c.drain() {
-			return
-		}
 	}
-	msg := websocket.FormatCloseMessage(c.why.code, c.why.reason)
-	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.cfg.WriteWait))
+	c.pingDue = true
+	c.kickLocked()
+	c.ping.Reset(c.cfg.PingPeriod)
 }
 
-// drain writes every queued event; it reports false if a write failed.
-func (c *Conn) drain() bool {
-	for {
-		select {
-		case ev := <-c.send:
-			if !c.write(ev) {
-				return false
-			}
-		default:
-			return true
+// bufPool holds the writers' buffers; a connection holds one only while
+// it writes.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, flushAt+4<<10); return &b }}
+
+// writeLoop writes until nothing is left, then exits; Send, pings and
+// the end of the connection start it again.
+func (c *Conn) writeLoop() {
+	bp := bufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= keepBuf {
+			*bp = buf[:0]
+			bufPool.Put(bp)
 		}
+	}()
+	for {
+		c.mu.Lock()
+		batch := c.queue
+		c.queue = c.spare[:0]
+		c.spare = nil
+		ping, pong, hasPong := c.pingDue, c.pong, c.hasPong
+		c.pingDue, c.hasPong = false, false
+		ending, why, readerDone := c.ending, c.why, c.readerDone
+		finish := ending && (readerDone || why.code == CloseTooSlow || why.silent())
+		if len(batch) == 0 && !ping && !hasPong && !finish {
+			c.writing = false
+			c.queue, c.spare = trim(c.queue), trim(batch)
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+
+		ok := true
+		if !ending || why.code != CloseTooSlow {
+			if hasPong {
+				buf = appendFrame(buf, websocket.PongMessage, pong)
+			}
+			if ping {
+				buf = appendFrame(buf, websocket.PingMessage, nil)
+			}
+			for _, ev := range batch {
+				buf = appendFrame(buf, websocket.TextMessage, ev.Encoded(c.enc))
+				if len(buf) >= flushAt {
+					if ok = c.flush(buf, c.cfg.WriteWait); !ok {
+						break
+					}
+					buf = buf[:0]
+				}
+			}
+		}
+		clear(batch) // do not keep delivered events alive
+		if ok && len(buf) > 0 {
+			ok = c.flush(buf, c.cfg.WriteWait)
+		}
+		buf = buf[:0]
+		if !ok || finish {
+			if ok && !why.silent() {
+				c.writeClose(buf, why)
+			}
+			c.stop()
+			return
+		}
+		c.mu.Lock()
+		if c.spare == nil {
+			c.spare = batch[:0]
+		}
+		c.mu.Unlock()
 	}
+}
+
+// trim returns the queue an idle connection keeps: none if it grew big.
+func trim(q []*chat.Event) []*chat.Event {
+	if cap(q) > keepQueue {
+		return nil
+	}
+	return q[:0]
+}
+
+// flush writes buf with one system call (or as few as the kernel takes).
+func (c *Conn) flush(buf []byte, wait time.Duration) bool {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(wait))
+	_, err := c.nc.Write(buf)
+	return err == nil
+}
+
+func (c *Conn) writeClose(buf []byte, why closing) {
+	body := why.payload
+	if body == nil {
+		body = websocket.FormatCloseMessage(why.code, truncate(why.reason))
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteWait))
+	_, _ = c.nc.Write(appendFrame(buf, websocket.CloseMessage, body))
+}
+
+// truncate keeps a close reason within a control frame (125 bytes with
+// the 2-byte code), cutting at a UTF-8 boundary.
+func truncate(reason string) string {
+	const maxReason = 123
+	if len(reason) <= maxReason {
+		return reason
+	}
+	i := maxReason
+	for i > 0 && reason[i]&0xC0 == 0x80 {
+		i--
+	}
+	return reason[:i]
+}
+
+// stop closes the socket once, after the last write; the reader, if still
+// blocked, wakes with an error.
+func (c *Conn) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished {
+		return
+	}
+	c.finished = true
+	c.writing = false
+	clear(c.queue)
+	c.queue, c.spare, c.pong = nil, nil, nil
+	if c.ping != nil {
+		c.ping.Stop()
+	}
+	if !c.ending {
+		// A write failed before anyone asked to end: the socket broke.
+		c.ending, c.why = true, closing{code: websocket.CloseAbnormalClosure}
+		close(c.closed)
+	}
+	_ = c.nc.Close()
+	close(c.written)
+}
+
+// appendFrame appends one unmasked, unfragmented server frame.
+func appendFrame(buf []byte, opcode int, payload []byte) []byte {
+	n := len(payload)
+	buf = append(buf, 0x80|byte(opcode))
+	switch {
+	case n < 126:
+		buf = append(buf, byte(n))
+	case n <= 0xFFFF:
+		buf = append(buf, 126)
+		buf = binary.BigEndian.AppendUint16(buf, uint16(n))
+	default:
+		buf = append(buf, 127)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(n))
+	}
+	return append(buf, payload...)
 }

@@ -476,6 +476,11 @@ func TestNoLeakedGoroutines(t *testing.T) {
 		"slow client":    TestSlowClientDisconnected,
 		"silent client":  TestPingDropsSilentClient,
 		"reading client": TestPingKeepsReadingClientConnected,
+		"frame sizes":    TestFramesOfEverySizeInOrder,
+		"client ping":    TestClientPingAnswered,
+		"client close":   TestClientCloseEchoed,
+		"settle":         TestSettledReplyBeforeClose,
+		"idle":           TestIdleConnectionsHaveNoWriter,
 	} {
 		if !t.Run(name, test) {
 			return
