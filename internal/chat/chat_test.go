@@ -427,3 +427,34 @@ func TestErrorString(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
+
+// The presence payloads as the protocol documents them: online_count is
+// always in joined; an online event's list is there exactly when the
+// room leaves summary mode, even empty.
+func TestPresencePayloadsJSON(t *testing.T) {
+	ann := chat.User{ID: "u1", Name: "Ann"}
+	tests := []struct {
+		name    string
+		payload any
+		want    string
+	}{
+		{"joined", chat.JoinedPayload{Room: "r1", Online: []chat.User{ann}, OnlineCount: 1, Messages: []chat.Message{}},
+			`{"room":"r1","online":[{"id":"u1","name":"Ann","avatar":""}],"online_count":1,"summary":false,"messages":[],"more":false}`},
+		{"joined summary", chat.JoinedPayload{Room: "r1", Online: []chat.User{ann}, OnlineCount: 1234, Summary: true, Messages: []chat.Message{}},
+			`{"room":"r1","online":[{"id":"u1","name":"Ann","avatar":""}],"online_count":1234,"summary":true,"messages":[],"more":false}`},
+		{"online summary", chat.OnlinePayload{Room: "r1", OnlineCount: 501, Summary: true},
+			`{"room":"r1","online_count":501,"summary":true}`},
+		{"online resumed", chat.OnlinePayload{Room: "r1", OnlineCount: 1, Online: []chat.User{ann}},
+			`{"room":"r1","online_count":1,"summary":false,"online":[{"id":"u1","name":"Ann","avatar":""}]}`},
+		{"online resumed, nobody", chat.OnlinePayload{Room: "r1", Online: []chat.User{}},
+			`{"room":"r1","online_count":0,"summary":false,"online":[]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := chat.MustEvent(chat.EventOnline, tt.payload)
+			if string(ev.Payload) != tt.want {
+				t.Errorf("payload\n got %s\nwant %s", ev.Payload, tt.want)
+			}
+		})
+	}
+}

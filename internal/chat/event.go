@@ -13,6 +13,7 @@ const (
 	EventOpened   = "opened"
 	EventLeft     = "left"
 	EventPresence = "presence"
+	EventOnline   = "online"
 	EventMessage  = "message"
 	EventAck      = "ack"
 	EventHistory  = "history"
@@ -46,8 +47,15 @@ type (
 		Rooms []Room `json:"rooms"`
 	}
 	JoinedPayload struct {
-		Room     string    `json:"room"`
-		Online   []User    `json:"online"`
+		Room string `json:"room"`
+		// Online lists the first users online by name, at most the
+		// server's presence limit (CHAT_PRESENCE_LIMIT).
+		Online []User `json:"online"`
+		// OnlineCount counts every user online in the room.
+		OnlineCount int `json:"online_count"`
+		// Summary is true while the room announces counts (EventOnline)
+		// instead of each user's presence: it has too many users online.
+		Summary  bool      `json:"summary"`
 		Messages []Message `json:"messages"`
 		More     bool      `json:"more"` // older messages exist
 	}
@@ -61,6 +69,16 @@ type (
 		Room   string `json:"room"`
 		User   User   `json:"user"`
 		Status string `json:"status"`
+	}
+	// OnlinePayload is a room's presence summary. With Summary true the
+	// room stopped announcing users (or its count changed since); with
+	// Summary false it announces them again from now on, and Online is
+	// everyone online, replacing what the client had.
+	OnlinePayload struct {
+		Room        string `json:"room"`
+		OnlineCount int    `json:"online_count"`
+		Summary     bool   `json:"summary"`
+		Online      []User `json:"online,omitzero"` // nil (left out) when Summary
 	}
 	MessagePayload struct {
 		Room    string  `json:"room"`

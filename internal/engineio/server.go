@@ -121,6 +121,14 @@ type Opener interface {
 	OnOpen()
 }
 
+// Settler is a Handler whose replies may still be in production when the
+// session ends (acks waiting for a commit): Settle is called once no
+// packet is being handled any more, and returns when those replies are
+// queued, so they are written before the session closes.
+type Settler interface {
+	Settle()
+}
+
 // OpenFunc is called for each new session, on the handshake request,
 // before anything is sent to the client (the open packet is queued). It
 // returns the session's handler, or an error to refuse the session with

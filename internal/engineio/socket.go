@@ -216,6 +216,9 @@ func (s *Socket) waitIdle() {
 	s.inMu.Lock()
 	s.handlerDone = true
 	s.inMu.Unlock()
+	if st, ok := s.handler.(Settler); ok {
+		st.Settle()
+	}
 }
 
 // finish ends the session once: no more packets are handled, then the

@@ -5,15 +5,29 @@
 // Broker, so that with a broker shared by several nodes an event published on
 // one node is delivered on all of them:
 //
-//	h := hub.New(hub.NewMemoryBroker())
+//	h := hub.New(hub.NewMemoryBroker(), hub.Config{PresenceLimit: 500})
 //	h.Register(conn)
-//	online := h.Join(roomID, conn, user)
+//	roster := h.Join(roomID, conn, user)
 //	h.Publish(ctx, hub.Envelope{To: hub.ToRoom(roomID), Event: ev})
 //
 // Delivery never blocks: Subscriber.Deliver must queue or drop. Every
 // subscriber of a room receives that room's events in the order they were
-// published, presence notices in the order of the joins and leaves they
-// announce.
+// published, presence notices (users' and rooms' counts) in the order of
+// the joins and leaves they announce.
+//
+// # Presence in big rooms
+//
+// While a room has at most Config.PresenceLimit users online, each user's
+// first join and last leave is announced to the room (chat.EventPresence).
+// Beyond that, announcing every join to everyone costs O(N²) for N users
+// connecting, so the room switches to a summary: one chat.EventOnline
+// (summary true, with the count) instead of the join that crossed the
+// limit, then the count at most once per Config.CountEvery while it
+// changes. The room goes back to per-user presence when its count falls
+// to the resume mark (a tenth below the limit, so that a room hovering at
+// the limit does not switch on every join and leave), with one
+// chat.EventOnline carrying the whole list (summary false). Join reports
+// at most PresenceLimit users, the first by name, and the count.
 //
 // Deliver may call back into the hub (leave, join, unregister, publish).
 // No hub lock is held while Deliver runs; instead, an event for a room that
@@ -27,8 +41,10 @@ import (
 	"context"
 	"hash/maphash"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"pocketchat/internal/chat"
 )
@@ -48,6 +64,28 @@ type Subscriber interface {
 // joins, leaves and fan-out in different rooms do not contend.
 const numShards = 64
 
+// Defaults of Config.
+const (
+	// DefaultPresenceLimit is Config.PresenceLimit when it is not set.
+	DefaultPresenceLimit = 500
+	// DefaultCountEvery is Config.CountEvery when it is not set.
+	DefaultCountEvery = 5 * time.Second
+)
+
+// Config tunes a hub. The zero value is the defaults.
+type Config struct {
+	// PresenceLimit is the largest number of users online in a room for
+	// which each one's joins and leaves are announced, and the most users
+	// Join reports; a room with more online sends counts instead (see the
+	// package doc). Zero or less means DefaultPresenceLimit.
+	PresenceLimit int
+	// CountEvery is the shortest time between two count updates of a room
+	// in summary mode: the price of a count update is one event to every
+	// connection of the room, so it must not be paid per join. Zero or
+	// less means DefaultCountEvery.
+	CountEvery time.Duration
+}
+
 // Hub routes events to local subscribers. The zero value is not usable;
 // call New.
 type Hub struct {
@@ -57,6 +95,11 @@ type Hub struct {
 	conns  [numShards]connShard
 	count  atomic.Int64 // registered connections
 	unsub  func()
+	closed atomic.Bool // count updates still scheduled publish nothing
+
+	limit      int           // Config.PresenceLimit
+	resume     int           // a summary room with this many online or fewer goes back to per-user presence
+	countEvery time.Duration // Config.CountEvery
 }
 
 type roomShard struct {
@@ -70,14 +113,23 @@ type roomShard struct {
 	announcing bool
 }
 
+// notice is a presence change to publish: a user's status (status set),
+// or the room's summary (status "": count, summary, and the whole list of
+// users when the room goes back to per-user presence).
 type notice struct {
 	room   string
 	user   chat.User
 	status string
+
+	count   int
+	summary bool
+	users   []chat.User
 }
 
-// room is the local state of one room. subs is copy-on-write so that a
-// delivery can read it without holding the shard lock.
+// room is the local state of one room. subs is copy-on-write (a join may
+// append in place, see joinRoom) so that a delivery can read it without
+// holding the shard lock. The presence fields are guarded by the shard's
+// lock.
 //
 // Deliveries to the room run one at a time, in publish order, but no lock
 // is held while Deliver runs: Deliver may leave the room, which announces
@@ -87,6 +139,19 @@ type notice struct {
 type room struct {
 	subs   atomic.Pointer[[]Subscriber]
 	online map[string]*presence // user id → local connections in the room
+	// byName holds the values of online sorted by name, then id, so that
+	// a join copies the first users without sorting them: a binary search
+	// and a move of pointers per change instead of a sort per join.
+	byName []*presence
+	// top is the roster's list of users, shared by the joins that report
+	// it until a change reaches it; nil when it must be rebuilt. In a big
+	// room most joins and leaves happen past the first users by name, so
+	// most joins copy nothing.
+	top []chat.User
+
+	summary   bool // per-user presence is off: too many users are online
+	sentCount int  // the count the room was last told, in summary mode
+	countDue  bool // a count update is scheduled
 
 	qmu   sync.Mutex
 	busy  bool       // a goroutine is delivering to the room
@@ -107,8 +172,19 @@ type connShard struct {
 
 // New returns a hub that delivers what b carries. The hub subscribes to b
 // at once; Close unsubscribes.
-func New(b Broker) *Hub {
-	h := &Hub{broker: b, seed: maphash.MakeSeed()}
+func New(b Broker, cfg Config) *Hub {
+	if cfg.PresenceLimit <= 0 {
+		cfg.PresenceLimit = DefaultPresenceLimit
+	}
+	if cfg.CountEvery <= 0 {
+		cfg.CountEvery = DefaultCountEvery
+	}
+	h := &Hub{
+		broker: b, seed: maphash.MakeSeed(),
+		limit:      cfg.PresenceLimit,
+		resume:     cfg.PresenceLimit - max(1, cfg.PresenceLimit/10),
+		countEvery: cfg.CountEvery,
+	}
 	for i := range h.rooms {
 		h.rooms[i].rooms = make(map[string]*room)
 	}
@@ -120,8 +196,12 @@ func New(b Broker) *Hub {
 	return h
 }
 
-// Close stops receiving from the broker.
-func (h *Hub) Close() { h.unsub() }
+// Close stops receiving from the broker. Count updates scheduled before
+// are dropped.
+func (h *Hub) Close() {
+	h.closed.Store(true)
+	h.unsub()
+}
 
 // Publish hands an envelope to the broker, which delivers it to this hub and
 // to those of the other nodes.
@@ -207,11 +287,26 @@ func (h *Hub) Unregister(sub Subscriber) {
 	}
 }
 
-// Join subscribes a registered connection to a room and returns the users
+// Roster is who is online in a room, as Join reports it.
+type Roster struct {
+	// Users are the first users online by name, then id, at most
+	// Config.PresenceLimit of them; never nil. The slice is shared with
+	// other joins of the room: read it, never write to it.
+	Users []chat.User
+	// Count is the number of users online in the room (guests are not).
+	Count int
+	// Summary reports that the room's presence is a summary: users' joins
+	// and leaves are not announced, count updates are (see the package
+	// doc).
+	Summary bool
+}
+
+// Join subscribes a registered connection to a room and returns who is
 // online there, its own user included. When it is the user's first
-// connection in the room, the others get a presence "online" event.
-// Guests (user.ID == "") read without being announced.
-func (h *Hub) Join(roomID string, sub Subscriber, user chat.User) []chat.User {
+// connection in the room, the others get a presence "online" event, or,
+// if that makes more users online than the limit, the room's summary.
+// Guests (user.ID == "") read without being announced or counted.
+func (h *Hub) Join(roomID string, sub Subscriber, user chat.User) Roster {
 	// The connection's shard stays locked while the room changes, so that
 	// a Leave or Unregister of the same connection on another goroutine
 	// (Deliver may call them) sees both changes or neither. Lock order:
@@ -225,52 +320,75 @@ func (h *Hub) Join(roomID string, sub Subscriber, user chat.User) []chat.User {
 	}
 	if !ok {
 		s.mu.Unlock()
-		return h.Online(roomID)
+		return h.roster(roomID)
 	}
 	rooms[roomID] = struct{}{}
-	online, noticed := h.joinRoom(roomID, sub, user)
+	roster, noticed := h.joinRoom(roomID, sub, user)
 	s.mu.Unlock()
-	sortUsers(online)
 
 	if noticed {
 		h.announce(h.roomShard(roomID))
 	}
-	return online
+	return roster
 }
 
-// joinRoom adds sub to the room and returns the users online there. When
-// sub is its user's first connection in the room, it queues the presence
+// joinRoom adds sub to the room and returns who is online there. When sub
+// is its user's first connection in the room, it queues the presence
 // notice in the room's shard and reports it, for the caller to announce
 // once it has released its locks.
-func (h *Hub) joinRoom(roomID string, sub Subscriber, user chat.User) (online []chat.User, noticed bool) {
+func (h *Hub) joinRoom(roomID string, sub Subscriber, user chat.User) (roster Roster, noticed bool) {
 	rs := h.roomShard(roomID)
 	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	r := rs.rooms[roomID]
 	if r == nil {
 		r = &room{online: make(map[string]*presence)}
 		r.subs.Store(&[]Subscriber{})
 		rs.rooms[roomID] = r
 	}
-	subs := append(slices.Clone(*r.subs.Load()), sub)
+	// Appending in place is safe for deliveries reading an older slice:
+	// they never look past their own length, and nothing shrinks a slice
+	// in place (leaving copies). So a join does not copy the room's
+	// subscribers, which would make filling a room O(N²).
+	subs := append(*r.subs.Load(), sub)
 	r.subs.Store(&subs)
 	if user.ID != "" {
 		p := r.online[user.ID]
 		if p == nil {
 			p = &presence{user: user}
 			r.online[user.ID] = p
-			rs.notices = append(rs.notices, notice{roomID, user, chat.StatusOnline})
-			noticed = true
+			if r.add(p) < h.limit {
+				r.top = nil
+			}
+			noticed = h.joined(rs, roomID, r, user)
 		}
 		p.n++
 	}
-	online = onlineUsers(r) // sorted by Join, once the locks are released
-	rs.mu.Unlock()
-	return online, noticed
+	return h.rosterOf(r), noticed
+}
+
+// joined decides how a user's first join of a room is announced, and
+// queues the notice if there is one. The caller holds the shard.
+func (h *Hub) joined(rs *roomShard, roomID string, r *room, user chat.User) (noticed bool) {
+	switch n := len(r.online); {
+	case r.summary:
+		h.countChanged(roomID, r)
+		return false
+	case n > h.limit:
+		// The joining connection learns the summary from Join; its
+		// user's other connections are not in the room (first join).
+		r.summary, r.sentCount = true, n
+		rs.notices = append(rs.notices, notice{room: roomID, user: user, count: n, summary: true})
+	default:
+		rs.notices = append(rs.notices, notice{room: roomID, user: user, status: chat.StatusOnline})
+	}
+	return true
 }
 
 // Leave unsubscribes a connection from a room. It reports whether the
 // connection had joined it. When it was the user's last connection in the
-// room, the others get a presence "offline" event.
+// room, the others get a presence "offline" event, unless the room's
+// presence is a summary.
 func (h *Hub) Leave(roomID string, sub Subscriber) bool {
 	s := h.connShardFor(sub.UserID(), sub)
 	s.mu.Lock()
@@ -309,8 +427,10 @@ func (h *Hub) leaveRoom(roomID string, sub Subscriber) (noticed bool) {
 		if p := r.online[uid]; p != nil {
 			if p.n--; p.n <= 0 {
 				delete(r.online, uid)
-				rs.notices = append(rs.notices, notice{roomID, p.user, chat.StatusOffline})
-				noticed = true
+				if r.remove(p) < h.limit {
+					r.top = nil
+				}
+				noticed = h.left(rs, roomID, r, p.user)
 			}
 		}
 	}
@@ -320,12 +440,63 @@ func (h *Hub) leaveRoom(roomID string, sub Subscriber) (noticed bool) {
 	return noticed
 }
 
+// left decides how a user's last leave of a room is announced, and queues
+// the notice if there is one. The caller holds the shard.
+func (h *Hub) left(rs *roomShard, roomID string, r *room, user chat.User) (noticed bool) {
+	switch n := len(r.online); {
+	case r.summary && n <= h.resume:
+		// The connections' lists went stale while the room was a
+		// summary: they get the whole list, then per-user changes again.
+		// It is at most the limit, and happens once per crossing of the
+		// gap between the limit and the resume mark.
+		r.summary = false
+		rs.notices = append(rs.notices, notice{room: roomID, count: n, users: r.users(n)})
+	case r.summary:
+		h.countChanged(roomID, r)
+		return false
+	default:
+		rs.notices = append(rs.notices, notice{room: roomID, user: user, status: chat.StatusOffline})
+	}
+	return true
+}
+
+// countChanged schedules a count update of a room in summary mode, unless
+// one is scheduled already, so that the count reaches the room at most
+// once per countEvery however many join and leave. The caller holds the
+// room's shard.
+func (h *Hub) countChanged(roomID string, r *room) {
+	if r.countDue {
+		return
+	}
+	r.countDue = true
+	time.AfterFunc(h.countEvery, func() { h.publishCount(roomID, r) })
+}
+
+// publishCount tells a room in summary mode its count, if it changed since
+// the room was last told. It runs on a timer's goroutine.
+func (h *Hub) publishCount(roomID string, r *room) {
+	rs := h.roomShard(roomID)
+	rs.mu.Lock()
+	r.countDue = false
+	// A room that emptied is gone from the shard; if it is joined again,
+	// that is a new room, with its own presence.
+	if h.closed.Load() || rs.rooms[roomID] != r || !r.summary || len(r.online) == r.sentCount {
+		rs.mu.Unlock()
+		return
+	}
+	r.sentCount = len(r.online)
+	rs.notices = append(rs.notices, notice{room: roomID, count: r.sentCount, summary: true})
+	rs.mu.Unlock()
+	h.announce(rs)
+}
+
 // announce publishes the presence notices queued in the shard. Notices
 // are published in the order of the changes they announce, so the others
-// never see a user go online after the offline that followed; if another
-// goroutine is publishing the shard's notices already, it publishes these
-// too and announce returns at once. It is called without hub locks held:
-// a Deliver that the publication causes may leave or join rooms itself.
+// never see a user go online after the offline that followed, nor a count
+// older than the one before; if another goroutine is publishing the
+// shard's notices already, it publishes these too and announce returns at
+// once. It is called without hub locks held: a Deliver that the
+// publication causes may leave or join rooms itself.
 func (h *Hub) announce(rs *roomShard) {
 	rs.mu.Lock()
 	if rs.announcing {
@@ -338,17 +509,30 @@ func (h *Hub) announce(rs *roomShard) {
 		rs.notices = nil
 		rs.mu.Unlock()
 		for _, n := range batch {
-			ev := chat.MustEvent(chat.EventPresence, chat.PresencePayload{Room: n.room, User: n.user, Status: n.status})
-			ev.Room = n.room
-			ev.Actor = n.user.ID
 			// A broker failure loses a presence notice, never a message;
 			// the joined reply and later joins carry the true state.
-			_ = h.Publish(context.Background(), Envelope{To: ToRoom(n.room), SkipUser: n.user.ID, Event: ev})
+			_ = h.Publish(context.Background(), n.envelope())
 		}
 		rs.mu.Lock()
 	}
 	rs.announcing = false
 	rs.mu.Unlock()
+}
+
+// envelope builds the event of a notice. The user whose join or leave
+// caused it does not get it: that connection knows from Join, and a
+// user's other connections are not in the room when it is a first join
+// or a last leave.
+func (n *notice) envelope() Envelope {
+	var ev *chat.Event
+	if n.status != "" {
+		ev = chat.MustEvent(chat.EventPresence, chat.PresencePayload{Room: n.room, User: n.user, Status: n.status})
+	} else {
+		ev = chat.MustEvent(chat.EventOnline, chat.OnlinePayload{Room: n.room, OnlineCount: n.count, Summary: n.summary, Online: n.users})
+	}
+	ev.Room = n.room
+	ev.Actor = n.user.ID
+	return Envelope{To: ToRoom(n.room), SkipUser: n.user.ID, Event: ev}
 }
 
 // Joined reports whether the connection has joined the room.
@@ -360,49 +544,74 @@ func (h *Hub) Joined(roomID string, sub Subscriber) bool {
 	return ok
 }
 
-// Online lists the users with at least one connection in the room, by name.
+// Online lists every user with at least one connection in the room, by
+// name, then id. Unlike Join it is not limited: it is for the few who
+// need everyone (the bot's "who").
 func (h *Hub) Online(roomID string) []chat.User {
 	rs := h.roomShard(roomID)
 	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	r := rs.rooms[roomID]
 	if r == nil {
-		rs.mu.Unlock()
 		return []chat.User{}
 	}
-	users := onlineUsers(r)
-	rs.mu.Unlock()
-	sortUsers(users)
-	return users
+	return r.users(len(r.byName))
 }
 
-// onlineUsers copies the room's online users, unsorted: sorting a big
-// room's users takes long enough that it is done with no lock held. The
-// caller holds the room's shard.
-func onlineUsers(r *room) []chat.User {
-	users := make([]chat.User, 0, len(r.online))
-	for _, p := range r.online {
-		users = append(users, p.user)
+// roster reports who is online in a room without joining it.
+func (h *Hub) roster(roomID string) Roster {
+	rs := h.roomShard(roomID)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r := rs.rooms[roomID]
+	if r == nil {
+		return Roster{Users: []chat.User{}}
+	}
+	return h.rosterOf(r)
+}
+
+// rosterOf reports the first users of the room: at worst a copy of limit
+// users, whatever the room's size. The caller holds the room's shard.
+func (h *Hub) rosterOf(r *room) Roster {
+	if r.top == nil {
+		r.top = r.users(min(len(r.byName), h.limit))
+	}
+	return Roster{Users: r.top, Count: len(r.online), Summary: r.summary}
+}
+
+// users copies the first n online users, by name. The caller holds the
+// room's shard.
+func (r *room) users(n int) []chat.User {
+	users := make([]chat.User, n)
+	for i, p := range r.byName[:n] {
+		users[i] = p.user
 	}
 	return users
 }
 
-// sortUsers sorts users by name, then id.
-func sortUsers(users []chat.User) {
-	slices.SortFunc(users, func(a, b chat.User) int {
-		if a.Name != b.Name {
-			if a.Name < b.Name {
-				return -1
-			}
-			return 1
-		}
-		if a.ID < b.ID {
-			return -1
-		}
-		if a.ID > b.ID {
-			return 1
-		}
-		return 0
-	})
+// add inserts p into byName at its place, and returns that place.
+func (r *room) add(p *presence) int {
+	i, _ := slices.BinarySearchFunc(r.byName, p, byNameThenID)
+	r.byName = slices.Insert(r.byName, i, p)
+	return i
+}
+
+// remove takes p out of byName, and returns where it was.
+func (r *room) remove(p *presence) int {
+	i, ok := slices.BinarySearchFunc(r.byName, p, byNameThenID)
+	if ok {
+		r.byName = slices.Delete(r.byName, i, i+1)
+	}
+	return i
+}
+
+// byNameThenID orders users by name, then id (ids are unique, so two
+// different users are never equal).
+func byNameThenID(a, b *presence) int {
+	if c := strings.Compare(a.user.Name, b.user.Name); c != 0 {
+		return c
+	}
+	return strings.Compare(a.user.ID, b.user.ID)
 }
 
 // Stats is a snapshot of the hub's size.

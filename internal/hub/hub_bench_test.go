@@ -61,7 +61,7 @@ func reportDeliveries(b *testing.B, deliveries int64) {
 func BenchmarkFanoutRoom(b *testing.B) {
 	for _, n := range []int{10, 1000, 5000} {
 		b.Run(fmt.Sprintf("subs=%d/counter", n), func(b *testing.B) {
-			h := hub.New(hub.NewMemoryBroker())
+			h := hub.New(hub.NewMemoryBroker(), hub.Config{})
 			defer h.Close()
 			var count atomic.Int64
 			for i := range n {
@@ -84,7 +84,7 @@ func BenchmarkFanoutRoom(b *testing.B) {
 			reportDeliveries(b, count.Load())
 		})
 		b.Run(fmt.Sprintf("subs=%d/chan", n), func(b *testing.B) {
-			h := hub.New(hub.NewMemoryBroker())
+			h := hub.New(hub.NewMemoryBroker(), hub.Config{})
 			defer h.Close()
 			subs := make([]*chanSub, n)
 			for i := range subs {
@@ -119,14 +119,16 @@ func BenchmarkFanoutRoom(b *testing.B) {
 }
 
 // BenchmarkJoinLeave joins and leaves a room of n other signed-in
-// subscribers. For a signed-in user each op announces online then offline:
-// two presence events built and delivered to the n. A guest is not
-// announced. Join also returns the room's online users, sorted.
+// subscribers, with the default presence limit. For a signed-in user in
+// the room of 100 each op announces online then offline: two presence
+// events built and delivered to the 100; the room of 5000 is a summary,
+// where joins are not announced. A guest is not announced. Join also
+// returns the room's first online users.
 func BenchmarkJoinLeave(b *testing.B) {
 	for _, n := range []int{100, 5000} {
 		for _, kind := range []string{"user", "guest"} {
 			b.Run(fmt.Sprintf("room=%d/%s", n, kind), func(b *testing.B) {
-				h := hub.New(hub.NewMemoryBroker())
+				h := hub.New(hub.NewMemoryBroker(), hub.Config{})
 				defer h.Close()
 				var count atomic.Int64
 				for i := range n {
@@ -156,7 +158,7 @@ func BenchmarkJoinLeave(b *testing.B) {
 // rooms of 10 subscribers each, every goroutine cycling through the rooms.
 func BenchmarkPublishParallel(b *testing.B) {
 	const rooms, per = 1000, 10
-	h := hub.New(hub.NewMemoryBroker())
+	h := hub.New(hub.NewMemoryBroker(), hub.Config{})
 	defer h.Close()
 	var count atomic.Int64
 	envs := make([]hub.Envelope, rooms)
@@ -188,4 +190,77 @@ func BenchmarkPublishParallel(b *testing.B) {
 		b.Fatalf("%d deliveries, want %d", got, want)
 	}
 	reportDeliveries(b, count.Load())
+}
+
+// BenchmarkJoinBigRoom joins and leaves a room of 5000 other signed-in
+// users, with the default presence limit (a summary room: no presence
+// events, a roster of 500) and with a limit above the room's size
+// (presence per user, as without a limit: two events to the 5000 per op,
+// and a roster of all 5000). The user named first by name changes the
+// roster, which is copied again on every join: the worst case; the user
+// named last, like most users of a big room, does not.
+func BenchmarkJoinBigRoom(b *testing.B) {
+	const n = 5000
+	for _, limit := range []int{hub.DefaultPresenceLimit, n + 1} {
+		for _, kind := range []string{"user-first", "user-last", "guest"} {
+			b.Run(fmt.Sprintf("room=%d/limit=%d/%s", n, limit, kind), func(b *testing.B) {
+				h := hub.New(hub.NewMemoryBroker(), hub.Config{PresenceLimit: limit})
+				defer h.Close()
+				var count atomic.Int64
+				for i := range n {
+					s := &counterSub{id: uint64(i + 1), uid: fmt.Sprintf("u%04d", i), n: &count}
+					h.Register(s)
+					h.Join("room", s, chat.User{ID: s.uid, Name: s.uid})
+				}
+				me := &counterSub{id: n + 1, n: &count}
+				u := chat.User{}
+				switch kind {
+				case "user-first":
+					me.uid, u = "me", chat.User{ID: "me", Name: "Me"}
+				case "user-last":
+					me.uid, u = "me", chat.User{ID: "me", Name: "zz"}
+				}
+				h.Register(me)
+				count.Store(0)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					h.Join("room", me, u)
+					h.Leave("room", me)
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(count.Load())/float64(b.N), "deliveries/op")
+			})
+		}
+	}
+}
+
+// BenchmarkFillRoom has 5000 users join an empty room, in no order of
+// names; one op is the whole fill. Without a limit this is O(N²): every
+// join announced to everyone there, every roster the whole room.
+func BenchmarkFillRoom(b *testing.B) {
+	const n = 5000
+	subs := make([]*counterSub, n)
+	users := make([]chat.User, n)
+	var count atomic.Int64
+	for i := range subs {
+		uid := fmt.Sprintf("u%04d", (i*7919)%n)
+		subs[i] = &counterSub{id: uint64(i + 1), uid: uid, n: &count}
+		users[i] = chat.User{ID: uid, Name: "name-" + uid}
+	}
+	for _, limit := range []int{hub.DefaultPresenceLimit, n + 1} {
+		b.Run(fmt.Sprintf("users=%d/limit=%d", n, limit), func(b *testing.B) {
+			count.Store(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				h := hub.New(hub.NewMemoryBroker(), hub.Config{PresenceLimit: limit})
+				for i, s := range subs {
+					h.Register(s)
+					h.Join("room", s, users[i])
+				}
+				h.Close()
+			}
+			b.ReportMetric(float64(count.Load())/float64(b.N), "deliveries/op")
+		})
+	}
 }

@@ -70,7 +70,7 @@ var guest chat.User
 
 func newHub(t testing.TB) *hub.Hub {
 	t.Helper()
-	h := hub.New(hub.NewMemoryBroker())
+	h := hub.New(hub.NewMemoryBroker(), hub.Config{})
 	t.Cleanup(h.Close)
 	return h
 }
@@ -232,7 +232,7 @@ func TestJoinReturnsOnlineSortedIncludingSelf(t *testing.T) {
 		{bob2, user("u2", "bob"), []string{"u1", "u2", "u3"}}, // one entry per user
 	}
 	for _, st := range steps {
-		if got := ids(h.Join("room", st.sub, st.u)); !slices.Equal(got, st.want) {
+		if got := ids(h.Join("room", st.sub, st.u).Users); !slices.Equal(got, st.want) {
 			t.Errorf("Join by %v returned %v, want %v", st.sub, got, st.want)
 		}
 	}
@@ -264,7 +264,7 @@ func TestGuests(t *testing.T) {
 	h.Join("room", a, user("a", "Ann"))
 	g1, g2 := register(h, ""), register(h, "")
 
-	if got := ids(h.Join("room", g1, guest)); !slices.Equal(got, []string{"a"}) {
+	if got := ids(h.Join("room", g1, guest).Users); !slices.Equal(got, []string{"a"}) {
 		t.Errorf("guest Join returned %v, want [a]", got)
 	}
 	h.Join("room", g2, guest)
@@ -318,7 +318,7 @@ func TestPresenceIsPerUser(t *testing.T) {
 			wantNone(t, a1, a1.take()) // SkipUser: never one's own presence
 			wantNone(t, aOut, aOut.take())
 
-			if got := ids(h.Join("room", a2, ann)); !slices.Equal(got, []string{"a", "b"}) {
+			if got := ids(h.Join("room", a2, ann).Users); !slices.Equal(got, []string{"a", "b"}) {
 				t.Errorf("second connection's Join returned %v, want [a b]", got)
 			}
 			for _, s := range []*testSub{a1, a2, aOut, b, g} {
@@ -561,7 +561,7 @@ func TestJoinTwiceIsIdempotent(t *testing.T) {
 	h.Join("room", b, user("b", "Bob"))
 
 	h.Join("room", a, ann)
-	if got := ids(h.Join("room", a, ann)); !slices.Equal(got, []string{"a", "b"}) {
+	if got := ids(h.Join("room", a, ann).Users); !slices.Equal(got, []string{"a", "b"}) {
 		t.Errorf("second Join returned %v, want [a b]", got)
 	}
 	wantPresence(t, b, b.take(), "room", ann, chat.StatusOnline)
@@ -588,7 +588,7 @@ func TestJoinUnregistered(t *testing.T) {
 	h.Join("room", b, user("b", "Bob"))
 
 	a := newSub("a") // never registered
-	if got := ids(h.Join("room", a, user("a", "Ann"))); !slices.Equal(got, []string{"b"}) {
+	if got := ids(h.Join("room", a, user("a", "Ann")).Users); !slices.Equal(got, []string{"b"}) {
 		t.Errorf("Join by an unregistered connection returned %v, want [b]", got)
 	}
 	if h.Joined("room", a) {
@@ -601,7 +601,7 @@ func TestJoinUnregistered(t *testing.T) {
 
 func TestCloseStopsDelivery(t *testing.T) {
 	b := hub.NewMemoryBroker()
-	h := hub.New(b)
+	h := hub.New(b, hub.Config{})
 	a := register(h, "a")
 	h.Join("room", a, user("a", "Ann"))
 	ev := publishRoom(t, h, "room", "before")
@@ -615,7 +615,7 @@ func TestCloseStopsDelivery(t *testing.T) {
 // the connections of both, presence included.
 func TestHubsShareBroker(t *testing.T) {
 	b := hub.NewMemoryBroker()
-	h1, h2 := hub.New(b), hub.New(b)
+	h1, h2 := hub.New(b, hub.Config{}), hub.New(b, hub.Config{})
 	defer h1.Close()
 	defer h2.Close()
 	x := register(h1, "x")
@@ -910,15 +910,21 @@ func TestRoomOrderUnderConcurrentPublishers(t *testing.T) {
 // Joins, leaves, unregistrations (also racing one another on the same
 // connection, as when a session leaves from Deliver while its reader joins)
 // and publishes across many rooms. Afterwards nothing may be left over:
-// no room, no connection, nobody online, no delivery.
+// no room, no connection, nobody online, no delivery. Also with a
+// presence limit small enough for rooms to switch to summaries and back.
 func TestConcurrentStress(t *testing.T) {
+	t.Run("per-user", func(t *testing.T) { stress(t, hub.Config{}) })
+	t.Run("summaries", func(t *testing.T) { stress(t, hub.Config{PresenceLimit: 3, CountEvery: time.Millisecond}) })
+}
+
+func stress(t *testing.T, cfg hub.Config) {
 	const (
 		nconns  = 64
 		nrooms  = 12
 		workers = 4 // goroutines per connection
 		ops     = 150
 	)
-	h := newHub(t)
+	h := newHubWith(t, cfg)
 	rooms := make([]string, nrooms)
 	for i := range rooms {
 		rooms[i] = fmt.Sprintf("room%d", i)

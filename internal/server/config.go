@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"pocketchat/internal/chat"
+	"pocketchat/internal/hub"
 	"pocketchat/internal/ws"
 )
 
@@ -22,6 +23,10 @@ type Config struct {
 	Guests bool
 	// PageSize is the number of latest messages sent on join.
 	PageSize int
+	// PresenceLimit is the most users online in a room for which joins
+	// and leaves are announced one by one, and the most users a joined
+	// reply lists; bigger rooms get counts (hub.Config.PresenceLimit).
+	PresenceLimit int
 	// MaxText is the longest message text accepted over the chat
 	// protocols, in characters; the schema caps it at 4000.
 	MaxText int
@@ -50,16 +55,35 @@ type Config struct {
 	// MetricsToken, when set, lets a scraper read /api/chat/metrics with
 	// "Authorization: Bearer <MetricsToken>"; superusers always may.
 	MetricsToken string
+	// CommitBatch bounds the chat messages saved in one transaction by the
+	// group commit (committer.go); the messages that arrive while one
+	// batch commits form the next.
+	CommitBatch int
+	// CommitWait makes a batch that is not full wait this long for more
+	// messages before it commits: bigger batches for a little latency.
+	// 0 commits at once whatever is queued.
+	CommitWait time.Duration
 }
+
+// Bounds of the group commit's settings.
+const (
+	maxCommitBatch = 4096        // one IN (...) list per relation field must stay small
+	maxCommitWait  = time.Second // beyond that, a send would feel stuck
+)
+
+// maxPresenceLimit bounds CHAT_PRESENCE_LIMIT: a joined reply lists up
+// to that many users, and it must stay a reasonable frame.
+const maxPresenceLimit = 10000
 
 // DefaultConfig is the configuration with every setting at its default.
 func DefaultConfig() Config {
 	return Config{
-		Guests:       true,
-		PageSize:     chat.DefaultPageSize,
-		MaxText:      chat.MaxTextLen,
-		TicketTTL:    30 * time.Second,
-		ShutdownWait: 5 * time.Second,
+		Guests:        true,
+		PageSize:      chat.DefaultPageSize,
+		PresenceLimit: hub.DefaultPresenceLimit,
+		MaxText:       chat.MaxTextLen,
+		TicketTTL:     30 * time.Second,
+		ShutdownWait:  5 * time.Second,
 		WS: ws.Config{
 			WriteWait:  ws.DefaultWriteWait,
 			PingPeriod: ws.DefaultPingPeriod,
@@ -67,9 +91,10 @@ func DefaultConfig() Config {
 			MaxFrame:   ws.DefaultMaxFrame,
 			Queue:      ws.DefaultQueue,
 		},
-		HooksPool: 4,
-		Banner:    true,
-		Bot:       defaultBotConfig(),
+		HooksPool:   4,
+		Banner:      true,
+		Bot:         defaultBotConfig(),
+		CommitBatch: defaultCommitBatch,
 	}
 }
 
@@ -87,6 +112,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.Guests = r.bool("CHAT_GUESTS", c.Guests)
 	c.PageSize = r.int("CHAT_HISTORY_PAGE", c.PageSize, 1, chat.MaxPageSize)
+	c.PresenceLimit = r.int("CHAT_PRESENCE_LIMIT", c.PresenceLimit, 1, maxPresenceLimit)
 	c.MaxText = r.int("CHAT_MAX_TEXT", c.MaxText, 1, chat.MaxTextLen)
 	c.TicketTTL = r.duration("CHAT_TICKET_TTL", c.TicketTTL)
 	c.ShutdownWait = r.duration("CHAT_SHUTDOWN_WAIT", c.ShutdownWait)
@@ -100,6 +126,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.HooksPool = r.int("CHAT_HOOKS_POOL", c.HooksPool, 0, 1000)
 	c.Bot = r.botConfig(c.Bot)
 	c.MetricsToken = getenv("CHAT_METRICS_TOKEN")
+	c.CommitBatch = r.int("CHAT_COMMIT_BATCH", c.CommitBatch, 1, maxCommitBatch)
+	c.CommitWait = r.durationIn("CHAT_COMMIT_WAIT", c.CommitWait, 0, maxCommitWait)
 	if c.WS.PingPeriod >= c.WS.PongWait {
 		r.errs = append(r.errs, fmt.Sprintf("CHAT_WS_PING (%s) must be shorter than CHAT_WS_PONG_WAIT (%s)", c.WS.PingPeriod, c.WS.PongWait))
 	}
@@ -148,6 +176,20 @@ func (r *envReader) duration(key string, def time.Duration) time.Duration {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want a positive duration such as 30s", key, v))
+		return def
+	}
+	return d
+}
+
+// durationIn reads a duration from lo to hi, both included (lo may be 0).
+func (r *envReader) durationIn(key string, def, lo, hi time.Duration) time.Duration {
+	v := r.get(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want a duration from %s to %s", key, v, lo, hi))
 		return def
 	}
 	return d

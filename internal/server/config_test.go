@@ -24,11 +24,12 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("ConfigFromEnv(empty) = %+v, want DefaultConfig() %+v", c, want)
 	}
 	want := server.Config{
-		Guests:       true,
-		PageSize:     chat.DefaultPageSize,
-		MaxText:      chat.MaxTextLen,
-		TicketTTL:    30 * time.Second,
-		ShutdownWait: 5 * time.Second,
+		Guests:        true,
+		PageSize:      chat.DefaultPageSize,
+		PresenceLimit: 500,
+		MaxText:       chat.MaxTextLen,
+		TicketTTL:     30 * time.Second,
+		ShutdownWait:  5 * time.Second,
 		WS: ws.Config{
 			WriteWait:  10 * time.Second,
 			PingPeriod: 25 * time.Second,
@@ -49,6 +50,7 @@ func TestConfigDefaults(t *testing.T) {
 			UserRate: 5,
 			RoomRate: 20,
 		},
+		CommitBatch: 256,
 	}
 	if len(c.Bot.Aliases) != 0 {
 		t.Errorf("default bot aliases = %q, want none", c.Bot.Aliases)
@@ -63,6 +65,7 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		"CHAT_ALLOWED_ORIGINS": "https://chat.example.com,http://localhost:5173",
 		"CHAT_GUESTS":          "false",
 		"CHAT_HISTORY_PAGE":    "20",
+		"CHAT_PRESENCE_LIMIT":  "3",
 		"CHAT_MAX_TEXT":        "500",
 		"CHAT_TICKET_TTL":      "45s",
 		"CHAT_SHUTDOWN_WAIT":   "1m",
@@ -74,6 +77,8 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		"CHAT_PUBLIC_DIR":      "/srv/chat/public",
 		"CHAT_HOOKS_DIR":       "/srv/chat/hooks",
 		"CHAT_HOOKS_POOL":      "0",
+		"CHAT_COMMIT_BATCH":    "32",
+		"CHAT_COMMIT_WAIT":     "2ms",
 	}))
 	if err != nil {
 		t.Fatalf("ConfigFromEnv error: %v", err)
@@ -82,6 +87,7 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		AllowedOrigins: []string{"https://chat.example.com", "http://localhost:5173"},
 		Guests:         false,
 		PageSize:       20,
+		PresenceLimit:  3,
 		MaxText:        500,
 		TicketTTL:      45 * time.Second,
 		ShutdownWait:   time.Minute,
@@ -92,11 +98,13 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 			MaxFrame:   1024,
 			Queue:      16,
 		},
-		PublicDir: "/srv/chat/public",
-		HooksDir:  "/srv/chat/hooks",
-		HooksPool: 0,
-		Banner:    true,
-		Bot:       server.DefaultConfig().Bot, // CHAT_BOT_* are covered by the bot's config tests
+		PublicDir:   "/srv/chat/public",
+		HooksDir:    "/srv/chat/hooks",
+		HooksPool:   0,
+		Banner:      true,
+		Bot:         server.DefaultConfig().Bot, // CHAT_BOT_* are covered by the bot's config tests
+		CommitBatch: 32,
+		CommitWait:  2 * time.Millisecond,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("ConfigFromEnv =\n%+v\nwant\n%+v", c, want)
@@ -111,6 +119,8 @@ func TestConfigFromEnvLimits(t *testing.T) {
 	}{
 		{"CHAT_HISTORY_PAGE", "1", func(c server.Config) any { return c.PageSize }, 1},
 		{"CHAT_HISTORY_PAGE", "100", func(c server.Config) any { return c.PageSize }, 100},
+		{"CHAT_PRESENCE_LIMIT", "1", func(c server.Config) any { return c.PresenceLimit }, 1},
+		{"CHAT_PRESENCE_LIMIT", "10000", func(c server.Config) any { return c.PresenceLimit }, 10000},
 		{"CHAT_MAX_TEXT", "4000", func(c server.Config) any { return c.MaxText }, 4000},
 		{"CHAT_WS_MAX_FRAME", "16777216", func(c server.Config) any { return c.WS.MaxFrame }, int64(16 << 20)},
 		{"CHAT_HOOKS_POOL", "1000", func(c server.Config) any { return c.HooksPool }, 1000},
@@ -118,6 +128,12 @@ func TestConfigFromEnvLimits(t *testing.T) {
 		{"CHAT_GUESTS", "FALSE", func(c server.Config) any { return c.Guests }, false},
 		{"CHAT_TICKET_TTL", "1500ms", func(c server.Config) any { return c.TicketTTL }, 1500 * time.Millisecond},
 		{"CHAT_WS_PONG_WAIT", "2h", func(c server.Config) any { return c.WS.PongWait }, 2 * time.Hour},
+		{"CHAT_COMMIT_BATCH", "1", func(c server.Config) any { return c.CommitBatch }, 1},
+		{"CHAT_COMMIT_BATCH", "4096", func(c server.Config) any { return c.CommitBatch }, 4096},
+		{"CHAT_COMMIT_WAIT", "0", func(c server.Config) any { return c.CommitWait }, time.Duration(0)},
+		{"CHAT_COMMIT_WAIT", "0s", func(c server.Config) any { return c.CommitWait }, time.Duration(0)},
+		{"CHAT_COMMIT_WAIT", "250us", func(c server.Config) any { return c.CommitWait }, 250 * time.Microsecond},
+		{"CHAT_COMMIT_WAIT", "1s", func(c server.Config) any { return c.CommitWait }, time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.val, func(t *testing.T) {
@@ -140,6 +156,10 @@ func TestConfigFromEnvBadValues(t *testing.T) {
 		{"CHAT_HISTORY_PAGE", "101"},
 		{"CHAT_HISTORY_PAGE", "ten"},
 		{"CHAT_HISTORY_PAGE", "5.5"},
+		{"CHAT_PRESENCE_LIMIT", "0"},
+		{"CHAT_PRESENCE_LIMIT", "-1"},
+		{"CHAT_PRESENCE_LIMIT", "10001"},
+		{"CHAT_PRESENCE_LIMIT", "many"},
 		{"CHAT_MAX_TEXT", "0"},
 		{"CHAT_MAX_TEXT", "4001"},
 		{"CHAT_TICKET_TTL", "30"}, // no unit
@@ -157,6 +177,13 @@ func TestConfigFromEnvBadValues(t *testing.T) {
 		{"CHAT_WS_WRITE_WAIT", "10"},
 		{"CHAT_HOOKS_POOL", "-1"},
 		{"CHAT_HOOKS_POOL", "1001"},
+		{"CHAT_COMMIT_BATCH", "0"},
+		{"CHAT_COMMIT_BATCH", "4097"},
+		{"CHAT_COMMIT_BATCH", "lots"},
+		{"CHAT_COMMIT_WAIT", "5"}, // no unit
+		{"CHAT_COMMIT_WAIT", "-1ms"},
+		{"CHAT_COMMIT_WAIT", "1001ms"},
+		{"CHAT_COMMIT_WAIT", "soon"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.val, func(t *testing.T) {

@@ -81,10 +81,32 @@ func (n *nativeConn) Frame(frame []byte) {
 		n.conn.Send(chat.ErrorEvent(id, err))
 		return
 	}
-	n.sess.Handle(context.Background(), req)
+	switch req.Type {
+	case chat.RequestJoin, chat.RequestHistory, chat.RequestResume, chat.RequestOpen, chat.RequestDM:
+		// These query the database, whose driver (SQLite compiled to Go)
+		// needs a deep stack. Run on the reader, that stack would stay
+		// with the connection for as long as it lives; on a goroutine of
+		// its own it is freed when the request is done. The reader waits,
+		// so requests are still handled one at a time, in order.
+		onFreshStack(func() { n.sess.Handle(context.Background(), req) })
+	default:
+		n.sess.Handle(context.Background(), req)
+	}
 }
 
-func (n *nativeConn) Settle() {}
+// onFreshStack runs fn on a new goroutine and waits for it.
+func onFreshStack(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	<-done
+}
+
+// Settle waits for the acks of sends still being committed, so they are
+// written before the close frame.
+func (n *nativeConn) Settle() { n.sess.Wait() }
 
 func (n *nativeConn) Closed(error) {
 	n.sess.Close()

@@ -31,6 +31,9 @@ func (s *Server) bindHooks() {
 
 	app.OnRecordAfterUpdateSuccess(colUsers).BindFunc(s.userChanged)
 	app.OnRecordAfterDeleteSuccess(colUsers).BindFunc(s.userChanged)
+
+	// The group commit of the chat's messages, and its checks.
+	s.bindCommitter()
 }
 
 // normalizeMessage applies the storage rules every message follows,

@@ -51,7 +51,7 @@ type Server struct {
 // Register binds the chat to app: routes on serve, record hooks, and a
 // graceful shutdown on terminate.
 func Register(app core.App, cfg Config) (*Server, error) {
-	h := hub.New(hub.NewMemoryBroker())
+	h := hub.New(hub.NewMemoryBroker(), hub.Config{PresenceLimit: cfg.PresenceLimit})
 	m := newMetrics(h)
 	s := &Server{
 		app:     app,

@@ -15,13 +15,15 @@ import (
 	"pocketchat/internal/session"
 )
 
-// store reads and writes the chat through PocketBase. Every write is an
-// app.Save of a record, so PocketBase's validation, hooks and realtime
-// see it like any other. Users and rooms are cached and kept current by
-// the record hooks, so delivering a message needs no query.
+// store reads and writes the chat through PocketBase. Every write is a
+// save of a record, so PocketBase's hooks and realtime see it like any
+// other; the chat's messages are saved in group commits by the committer
+// (committer.go). Users and rooms are cached and kept current by the
+// record hooks, so delivering a message needs no query.
 type store struct {
 	app     core.App
-	metrics *metrics // nil counts nothing
+	metrics *metrics   // nil counts nothing
+	commits *committer // set by Server.bindCommitter
 
 	mu    sync.RWMutex
 	users map[string]cachedUser
@@ -275,28 +277,41 @@ func (s *store) message(ctx context.Context, rec *core.Record) (chat.Message, er
 	return msgs[0], nil
 }
 
-func (s *store) CreateMessage(ctx context.Context, author chat.User, roomID, text string) (chat.Message, error) {
+// CreateMessage queues the message for the next group commit and calls
+// done once it is committed, or with why it was not: a save refused on its
+// own (a bad request with PocketBase's message, or a hook's error) or a
+// failed transaction (internal). done runs on the committer's goroutine,
+// in the order of the CreateMessage calls, and must not block.
+func (s *store) CreateMessage(ctx context.Context, author chat.User, roomID, text string, done func(chat.Message, error)) {
 	col, err := s.app.FindCachedCollectionByNameOrId(colMessages)
 	if err != nil {
-		return chat.Message{}, err
+		done(chat.Message{}, err)
+		return
+	}
+	if s.commits == nil {
+		done(chat.Message{}, errShuttingDown)
+		return
 	}
 	rec := core.NewRecord(col)
 	rec.Set("room", roomID)
 	rec.Set("author", author.ID)
 	rec.Set("text", text)
 	rec.Set("kind", string(chat.KindUser))
-	if err := s.app.SaveWithContext(ctx, rec); err != nil {
-		return chat.Message{}, saveError(err)
-	}
-	// Each save is its own transaction today: a batch of one. Group
-	// commit will observe its batches here.
-	s.metrics.committedBatch(1)
-	// The author as stored now, not as the session saw them at connect:
-	// the ack must match the broadcast after a rename.
-	if cur, err := s.cachedUser(ctx, author.ID); err == nil {
-		author = cur.user
-	}
-	return messageFromRecord(rec, author), nil
+	s.commits.add(ctx, rec, func(err error) {
+		if err != nil {
+			if !errors.Is(err, errNotCommitted) { // that one stays internal
+				err = saveError(err)
+			}
+			done(chat.Message{}, err)
+			return
+		}
+		// The author as stored now, not as the session saw them at
+		// connect: the ack must match the broadcast after a rename.
+		if cur, err := s.cachedUser(context.Background(), author.ID); err == nil {
+			author = cur.user
+		}
+		done(messageFromRecord(rec, author), nil)
+	})
 }
 
 func (s *store) DirectRoom(ctx context.Context, a, b string) (chat.Room, error) {

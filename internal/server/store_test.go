@@ -26,7 +26,7 @@ type storeFixture struct {
 	st  *store
 }
 
-func newStoreFixture(t *testing.T) *storeFixture {
+func newStoreFixture(t testing.TB, opts ...func(*Config)) *storeFixture {
 	t.Helper()
 	app, err := tests.NewTestApp(t.TempDir())
 	if err != nil {
@@ -35,6 +35,9 @@ func newStoreFixture(t *testing.T) *storeFixture {
 	t.Cleanup(app.Cleanup)
 	cfg := DefaultConfig()
 	cfg.Banner = false
+	for _, o := range opts {
+		o(&cfg)
+	}
 	srv, err := Register(app, cfg)
 	if err != nil {
 		t.Fatalf("Register: %v", err)
@@ -51,7 +54,7 @@ var testPasswordHash = func() string {
 	return string(h)
 }()
 
-func (f *storeFixture) newUser(t *testing.T, name string) (chat.User, *core.Record) {
+func (f *storeFixture) newUser(t testing.TB, name string) (chat.User, *core.Record) {
 	t.Helper()
 	col, err := f.app.FindCollectionByNameOrId(colUsers)
 	if err != nil {
@@ -69,7 +72,7 @@ func (f *storeFixture) newUser(t *testing.T, name string) (chat.User, *core.Reco
 	return userFromRecord(rec), rec
 }
 
-func (f *storeFixture) newRoom(t *testing.T, name string, kind chat.RoomKind, members ...string) (chat.Room, *core.Record) {
+func (f *storeFixture) newRoom(t testing.TB, name string, kind chat.RoomKind, members ...string) (chat.Room, *core.Record) {
 	t.Helper()
 	col, err := f.app.FindCollectionByNameOrId(colRooms)
 	if err != nil {
@@ -85,7 +88,20 @@ func (f *storeFixture) newRoom(t *testing.T, name string, kind chat.RoomKind, me
 	return roomFromRecord(rec), rec
 }
 
-func (f *storeFixture) general(t *testing.T) chat.Room {
+// createMessage saves a message through the group commit and waits for
+// its outcome, as a session's ack does.
+func (f *storeFixture) createMessage(ctx context.Context, author chat.User, roomID, text string) (chat.Message, error) {
+	type result struct {
+		msg chat.Message
+		err error
+	}
+	ch := make(chan result, 1)
+	f.st.CreateMessage(ctx, author, roomID, text, func(m chat.Message, err error) { ch <- result{m, err} })
+	r := <-ch
+	return r.msg, r.err
+}
+
+func (f *storeFixture) general(t testing.TB) chat.Room {
 	t.Helper()
 	rec, err := f.app.FindFirstRecordByData(colRooms, "name", "General")
 	if err != nil {
@@ -230,7 +246,7 @@ func TestStoreCreateMessage(t *testing.T) {
 	f.srv.hub.Join(general.ID, rec, chat.User{})
 
 	before := time.Now().Add(-time.Second)
-	m1, err := f.st.CreateMessage(ctx, alice, general.ID, "  hello\r\nworld\x00  ")
+	m1, err := f.createMessage(ctx, alice, general.ID, "  hello\r\nworld\x00  ")
 	if err != nil {
 		t.Fatalf("CreateMessage: %v", err)
 	}
@@ -257,15 +273,15 @@ func TestStoreCreateMessage(t *testing.T) {
 	// Over the schema's limit: a bad request, and the failed save frees its
 	// seq slot, so the room's next message is published at once rather
 	// than after the sequencer's stuck timeout.
-	_, err = f.st.CreateMessage(ctx, alice, general.ID, strings.Repeat("x", chat.MaxTextLen+1))
+	_, err = f.createMessage(ctx, alice, general.ID, strings.Repeat("x", chat.MaxTextLen+1))
 	if chat.ErrorCode(err) != chat.CodeBadRequest {
 		t.Errorf("CreateMessage(too long) error = %v, want code %s", err, chat.CodeBadRequest)
 	}
-	if _, err := f.st.CreateMessage(ctx, alice, "nosuchroom0000", "hi"); chat.ErrorCode(err) != chat.CodeBadRequest {
+	if _, err := f.createMessage(ctx, alice, "nosuchroom0000", "hi"); chat.ErrorCode(err) != chat.CodeBadRequest {
 		t.Errorf("CreateMessage(unknown room) error = %v, want code %s", err, chat.CodeBadRequest)
 	}
 
-	m2, err := f.st.CreateMessage(ctx, alice, general.ID, "second")
+	m2, err := f.createMessage(ctx, alice, general.ID, "second")
 	if err != nil {
 		t.Fatalf("CreateMessage: %v", err)
 	}
@@ -306,13 +322,13 @@ func TestStoreMessagesPaging(t *testing.T) {
 		if i%3 == 0 {
 			author = bob
 		}
-		m, err := f.st.CreateMessage(ctx, author, room.ID, fmt.Sprint("message ", i))
+		m, err := f.createMessage(ctx, author, room.ID, fmt.Sprint("message ", i))
 		if err != nil {
 			t.Fatalf("CreateMessage %d: %v", i, err)
 		}
 		all[i] = m
 	}
-	elsewhere, err := f.st.CreateMessage(ctx, alice, other.ID, "elsewhere")
+	elsewhere, err := f.createMessage(ctx, alice, other.ID, "elsewhere")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +506,7 @@ func TestStoreUserCache(t *testing.T) {
 	ctx := context.Background()
 	alice, rec := f.newUser(t, "Alice")
 	general := f.general(t)
-	if _, err := f.st.CreateMessage(ctx, alice, general.ID, "hi"); err != nil {
+	if _, err := f.createMessage(ctx, alice, general.ID, "hi"); err != nil {
 		t.Fatal(err)
 	}
 

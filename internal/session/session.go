@@ -7,6 +7,7 @@
 //	if err := s.Start(ctx); err != nil { ... }   // registers, sends hello
 //	defer s.Close()
 //	for each decoded request: s.Handle(ctx, req)
+//	when reading has stopped: s.Wait()             // replies to sends in flight are queued
 //
 // A session keeps the rooms its user can see in memory and updates them
 // from room events, so delivering a message costs no database query.
@@ -36,8 +37,12 @@ type Store interface {
 	// after are both "", those older than the message before, or those
 	// newer than the message after. An unknown cursor is CodeNotFound.
 	Messages(ctx context.Context, roomID string, q Page) ([]chat.Message, bool, error)
-	// CreateMessage saves a message and returns it once it is committed.
-	CreateMessage(ctx context.Context, author chat.User, roomID, text string) (chat.Message, error)
+	// CreateMessage queues a message for saving and returns at once; done
+	// is called exactly once, from another goroutine or before
+	// CreateMessage returns, with the message once it is committed or with
+	// the reason it was not stored. The done calls of one caller come in
+	// the order of its CreateMessage calls.
+	CreateMessage(ctx context.Context, author chat.User, roomID, text string, done func(chat.Message, error))
 	// DirectRoom returns the direct room of two users, creating it if needed.
 	DirectRoom(ctx context.Context, a, b string) (chat.Room, error)
 	// Banned reports whether the user is banned now.
@@ -65,7 +70,16 @@ type Config struct {
 	MaxText int
 	// Metrics counts deliveries and times sends; nil counts nothing.
 	Metrics Metrics
+	// InFlight bounds the sends (send and dm requests) waiting for their
+	// commit; at the bound the reader waits for one to finish before it
+	// reads on. 0 means DefaultInFlight.
+	InFlight int
 }
+
+// DefaultInFlight is the default bound on a session's sends waiting for
+// their commit: enough to fill several group commits from one busy
+// client, few enough that a flood is slowed by TCP rather than queued.
+const DefaultInFlight = 64
 
 // Metrics is what a session reports for monitoring. Its methods are
 // called on hot paths and from any goroutine: they must be cheap (an
@@ -74,7 +88,7 @@ type Metrics interface {
 	// Delivered counts one hub event handed to the connection's queue.
 	Delivered()
 	// Committed observes the time from receiving a send or dm request
-	// to the store returning its committed message.
+	// to the store reporting its message committed.
 	Committed(d time.Duration)
 }
 
@@ -97,6 +111,13 @@ type Session struct {
 	mu      sync.Mutex
 	rooms   map[string]chat.Room     // rooms the user can see
 	joining map[string][]*chat.Event // room events held back while a join loads history
+
+	// sends counts the send and dm requests handed to the store and not
+	// yet answered; sendDone signals each answer (to a reader at the
+	// InFlight bound, or to Wait).
+	sendMu   sync.Mutex
+	sendDone *sync.Cond
+	sends    int
 }
 
 var _ hub.Subscriber = (*Session)(nil)
@@ -112,11 +133,16 @@ func New(cfg Config, store Store, h *hub.Hub, out Outbox, user *chat.User, connI
 	if cfg.Metrics == nil {
 		cfg.Metrics = noMetrics{}
 	}
-	return &Session{
+	if cfg.InFlight <= 0 {
+		cfg.InFlight = DefaultInFlight
+	}
+	s := &Session{
 		cfg: cfg, store: store, hub: h, out: out, user: user, connID: connID,
 		rooms:   make(map[string]chat.Room),
 		joining: make(map[string][]*chat.Event),
 	}
+	s.sendDone = sync.NewCond(&s.sendMu)
+	return s
 }
 
 // ConnID identifies the connection on this node.
@@ -162,7 +188,9 @@ func (s *Session) Start(ctx context.Context) error {
 // Close leaves every room and unregisters from the hub.
 func (s *Session) Close() { s.hub.Unregister(s) }
 
-// Handle runs one request and queues its reply.
+// Handle runs one request and queues its reply. A send or dm returns as
+// soon as its message is handed to the store; its reply follows the
+// commit (see Wait).
 func (s *Session) Handle(ctx context.Context, req *chat.Request) {
 	if err := s.handle(ctx, req); err != nil {
 		s.out.Send(chat.ErrorEvent(req.ID, err))
@@ -266,7 +294,10 @@ func (s *Session) join(ctx context.Context, req *chat.Request) error {
 		s.mu.Unlock()
 		return err
 	}
-	ev := chat.MustEvent(chat.EventJoined, chat.JoinedPayload{Room: req.Room, Online: online, Messages: msgs, More: more})
+	ev := chat.MustEvent(chat.EventJoined, chat.JoinedPayload{
+		Room: req.Room, Online: online.Users, OnlineCount: online.Count, Summary: online.Summary,
+		Messages: msgs, More: more,
+	})
 	ev.ReplyTo = req.ID
 	var last int64
 	if len(msgs) > 0 {
@@ -308,8 +339,15 @@ func (s *Session) send(ctx context.Context, req *chat.Request) error {
 	return s.post(ctx, req, req.Room, start)
 }
 
-// post saves the message of a send or dm request received at start and
-// acknowledges it once committed.
+// post hands the message of a send or dm request received at start to
+// the store and returns without waiting for its commit, so the reader goes
+// on with the next request while the message waits for a group commit.
+// The ack (or the error) is queued when the store reports back; the store
+// reports a session's messages in order, so its acks come in the order of
+// its sends, though other replies may overtake them. At most
+// Config.InFlight sends wait at a time: beyond, post blocks the reader,
+// which slows the client down through TCP instead of queueing without
+// bound.
 func (s *Session) post(ctx context.Context, req *chat.Request, roomID string, start time.Time) error {
 	if n := len([]rune(req.Text)); n > s.cfg.MaxText {
 		return chat.Errorf(chat.CodeTooLarge, "text has %d characters, the limit is %d", n, s.cfg.MaxText)
@@ -321,12 +359,50 @@ func (s *Session) post(ctx context.Context, req *chat.Request, roomID string, st
 	if banned {
 		return chat.Errorf(chat.CodeForbidden, "you are banned")
 	}
-	msg, err := s.store.CreateMessage(ctx, *s.user, roomID, req.Text)
-	if err != nil {
-		return err
+	id := req.ID
+	s.beginSend()
+	s.store.CreateMessage(ctx, *s.user, roomID, req.Text, func(msg chat.Message, err error) {
+		defer s.endSend() // after the reply is queued: Wait covers it
+		if err != nil {
+			s.out.Send(chat.ErrorEvent(id, err))
+			return
+		}
+		s.cfg.Metrics.Committed(time.Since(start))
+		ev := chat.MustEvent(chat.EventAck, chat.AckPayload{Message: msg})
+		ev.ReplyTo = id
+		s.out.Send(ev)
+	})
+	return nil
+}
+
+// beginSend takes a place among the sends in flight, waiting for one to
+// finish when all are taken.
+func (s *Session) beginSend() {
+	s.sendMu.Lock()
+	for s.sends >= s.cfg.InFlight {
+		s.sendDone.Wait()
 	}
-	s.cfg.Metrics.Committed(time.Since(start))
-	return s.reply(req, chat.EventAck, chat.AckPayload{Message: msg})
+	s.sends++
+	s.sendMu.Unlock()
+}
+
+func (s *Session) endSend() {
+	s.sendMu.Lock()
+	s.sends--
+	s.sendMu.Unlock()
+	s.sendDone.Broadcast()
+}
+
+// Wait blocks until every send handed to the store so far has its reply
+// (ack or error) queued on the Outbox. A transport calls it when it has
+// stopped reading, before it writes what is queued and its close frame,
+// so the acks of committed messages reach the client.
+func (s *Session) Wait() {
+	s.sendMu.Lock()
+	for s.sends > 0 {
+		s.sendDone.Wait()
+	}
+	s.sendMu.Unlock()
 }
 
 func (s *Session) dm(ctx context.Context, req *chat.Request) error {

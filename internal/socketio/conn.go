@@ -51,6 +51,9 @@ type Outbox interface {
 type Session interface {
 	Start(ctx context.Context) error
 	Handle(ctx context.Context, req *chat.Request)
+	// Wait returns once the replies to the requests already handled are
+	// queued: a send's ack follows its commit, after Handle returned.
+	Wait()
 	Close()
 }
 
@@ -312,6 +315,20 @@ func (c *Conn) OnClose(reason string) {
 	}
 	if c.cfg.OnClose != nil {
 		c.cfg.OnClose(reason)
+	}
+}
+
+// Settle returns once the connected session has queued the replies of
+// every request already handled (acks wait for their commit, after the
+// request itself returned). An engine.io session that closes with a
+// drain must call it after the packet in progress and before it takes
+// its queue, so that those replies are written before the close.
+func (c *Conn) Settle() {
+	c.mu.Lock()
+	sess := c.sess
+	c.mu.Unlock()
+	if sess != nil {
+		sess.Wait()
 	}
 }
 

@@ -64,6 +64,7 @@ type fakeSession struct {
 	mu      sync.Mutex
 	handled []*chat.Request
 	closed  int
+	waits   int
 }
 
 func (s *fakeSession) Start(ctx context.Context) error {
@@ -84,6 +85,13 @@ func (s *fakeSession) Handle(ctx context.Context, req *chat.Request) {
 	ev := chat.MustEvent(chat.EventLeft, chat.LeftPayload{Room: req.Room})
 	ev.ReplyTo = req.ID
 	s.out.Send(ev)
+}
+
+// Wait counts its calls; Handle replies at once, so nothing is in flight.
+func (s *fakeSession) Wait() {
+	s.mu.Lock()
+	s.waits++
+	s.mu.Unlock()
 }
 
 func (s *fakeSession) Close() {
@@ -311,6 +319,25 @@ func TestCloseEndsSession(t *testing.T) {
 	}
 	if conn.Connected() {
 		t.Fatal("still connected")
+	}
+}
+
+// Settle waits for the connected session's replies in flight, and does
+// nothing before a session or after it ended.
+func TestSettle(t *testing.T) {
+	c := &connector{}
+	conn, _ := newConn(4, c, socketio.Config{})
+	conn.Settle() // not connected yet
+	conn.OnMessage("0")
+	s := c.last(t)
+	conn.Settle()
+	if s.waits != 1 {
+		t.Fatalf("session waited %d times, want 1", s.waits)
+	}
+	conn.OnClose("transport close")
+	conn.Settle()
+	if s.waits != 1 {
+		t.Errorf("session waited %d times after it closed, want still 1", s.waits)
 	}
 }
 

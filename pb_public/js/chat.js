@@ -51,6 +51,7 @@ export class Chat {
     on('edited', (f) => store.editMessage(f.room, f.message));
     on('deleted', (f) => store.deleteMessage(f.room, f.id));
     on('presence', (f) => store.presence(f.room, f.user, f.status));
+    on('online', (f) => store.onlineSummary(f.room, f));
     on('typing', (f) => store.typing(f.room, f.user));
     on('room', (f) => this.#room(f));
     on('error', (f) => console.warn('chat: server error', f.code, f.message));
@@ -106,7 +107,8 @@ export class Chat {
     }
     if (!store.room(roomId)) return; // removed meanwhile
     rs.joined = true;
-    store.setOnline(roomId, joined.online || []);
+    const online = joined.online || [];
+    store.setOnline(roomId, online, joined.online_count ?? online.length, !!joined.summary);
     // Our oldest message stays the oldest unless we had none.
     if (!rs.loaded || !known.length) rs.hasOlder = joined.more;
     rs.loaded = true;

@@ -118,6 +118,8 @@ export class Store {
     for (const rs of this.rooms.values()) {
       rs.joined = false;
       rs.online.clear();
+      rs.onlineCount = 0;
+      rs.summary = false;
       rs.typing.clear();
     }
     this.emit('people', this.current);
@@ -271,12 +273,51 @@ export class Store {
 
   // ---- presence, typing, notices ----
 
-  setOnline(roomId, users) {
+  /**
+   * setOnline takes who is online from a `joined` reply: the first users by
+   * name (all of them unless the room is a summary), their count, and
+   * whether the room is a summary (too many online to announce each one:
+   * the server sends `online` counts instead of `presence`).
+   */
+  setOnline(roomId, users, count = users.length, summary = false) {
     const rs = this.rooms.get(roomId);
     if (!rs) return;
     rs.online = new Map(users.map((u) => [u.id, u]));
     users.forEach((u) => this.learnUser(u));
+    rs.onlineCount = count;
+    rs.summary = summary;
+    this.#listMe(rs);
     this.emit('people', roomId);
+  }
+
+  /**
+   * onlineSummary applies an `online` event: a new count while the room is
+   * a summary; or, when it stops being one, the whole list, after which
+   * `presence` events keep it again.
+   */
+  onlineSummary(roomId, { online_count: count, summary, online }) {
+    const rs = this.rooms.get(roomId);
+    if (!rs || !rs.joined) return;
+    rs.onlineCount = count;
+    rs.summary = !!summary;
+    if (!summary) {
+      rs.online = new Map((online || []).map((u) => [u.id, u]));
+      rs.online.forEach((u) => this.learnUser(u));
+      this.#listMe(rs);
+    }
+    this.emit('people', roomId);
+  }
+
+  /** onlineTotal is how many are online in the room, listed or not. */
+  onlineTotal(rs) {
+    return rs.summary ? rs.onlineCount : rs.online.size;
+  }
+
+  // #listMe keeps me in the list of a room I joined: the server never
+  // tells a connection about its own user, and a list it sends may predate
+  // my join by a moment.
+  #listMe(rs) {
+    if (rs.joined && this.me && !rs.online.has(this.me.id)) rs.online.set(this.me.id, this.me);
   }
 
   presence(roomId, user, status) {
@@ -287,7 +328,9 @@ export class Store {
     if (status === 'online') rs.online.set(user.id, user);
     else rs.online.delete(user.id);
     if (status === 'offline') rs.typing.delete(user.id);
-    if (was !== (status === 'online') && user.id !== this.me?.id) {
+    // A summary room announces nobody; a late event from before it became
+    // one may still arrive and is not worth a notice.
+    if (was !== (status === 'online') && user.id !== this.me?.id && !rs.summary) {
       this.addNotice(roomId, `${user.name} ${status === 'online' ? 'joined' : 'left'}`);
     }
     this.emit('people', roomId);
@@ -387,7 +430,9 @@ function newRoomState(room) {
     loadingOlder: false,
     loaded: false, // joined at least once
     joined: false, // joined on the current connection
-    online: new Map(), // user id → user
+    online: new Map(), // user id → user: everyone, or the first by name in a summary room
+    onlineCount: 0, // users online, as the server last said
+    summary: false, // too many online: counts instead of presence events
     typing: new Map(), // user id → {user, until}
   };
 }

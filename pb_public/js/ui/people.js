@@ -33,10 +33,17 @@ export function mountPeople({ store, chat, api, drawer, showError }) {
         }, face, label);
       list.append(h('li', {}, item));
     }
-    $('online-count').textContent = rs ? String(users.length) : '';
+    // In a summary room (too many online for the server to announce each
+    // one) the list is the first people by name as of joining, and only
+    // the count stays current.
+    const total = rs ? store.onlineTotal(rs) : 0;
+    const count = $('online-count');
+    count.textContent = rs ? total.toLocaleString() : '';
+    count.title = rs ? `${total.toLocaleString()} online` : '';
     $('people-hint').textContent = !rs ? ''
-      : users.length === 0 ? 'Nobody is signed in here right now.'
-        : store.me && users.length > 1 ? 'Click someone to chat privately.' : '';
+      : total === 0 ? 'Nobody is signed in here right now.'
+        : rs.summary ? `${total.toLocaleString()} online: too many to follow one by one. Listed are the first ${users.length.toLocaleString()} by name when you came in.${store.me ? ' Click someone to chat privately.' : ''}`
+          : store.me && users.length > 1 ? 'Click someone to chat privately.' : '';
     if (focused) list.querySelector(`[data-user="${CSS.escape(focused)}"]`)?.focus();
   });
   store.subscribe((topic, roomId) => {

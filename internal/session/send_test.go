@@ -1,0 +1,230 @@
+package session_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"pocketchat/internal/chat"
+	"pocketchat/internal/session"
+)
+
+// commitStore is a Store whose messages wait until the test commits or
+// fails them, as the group commit would report them later.
+type commitStore struct {
+	mu      sync.Mutex
+	waiting []func(chat.Message, error)
+	texts   []string
+}
+
+func (s *commitStore) VisibleRooms(context.Context, string) ([]chat.Room, error) { return nil, nil }
+func (s *commitStore) Room(_ context.Context, id string) (chat.Room, error) {
+	return chat.Room{ID: id, Name: id, Kind: chat.KindPublic}, nil
+}
+func (s *commitStore) User(_ context.Context, id string) (chat.User, error) {
+	return chat.User{ID: id, Name: id}, nil
+}
+func (s *commitStore) Messages(context.Context, string, session.Page) ([]chat.Message, bool, error) {
+	return nil, false, nil
+}
+func (s *commitStore) DirectRoom(_ context.Context, a, b string) (chat.Room, error) {
+	return chat.Room{ID: "dm", Kind: chat.KindDirect, Members: []string{a, b}}, nil
+}
+func (s *commitStore) Banned(context.Context, string) (bool, error) { return false, nil }
+
+func (s *commitStore) CreateMessage(_ context.Context, author chat.User, roomID, text string, done func(chat.Message, error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.waiting)
+	s.texts = append(s.texts, text)
+	s.waiting = append(s.waiting, func(m chat.Message, err error) {
+		if err == nil {
+			m = chat.Message{ID: fmt.Sprint("m", n), Room: roomID, Author: author, Text: text, Seq: int64(n + 1)}
+		}
+		done(m, err)
+	})
+}
+
+func (s *commitStore) created() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.waiting)
+}
+
+// report commits (err nil) or fails the i-th message.
+func (s *commitStore) report(i int, err error) {
+	s.mu.Lock()
+	done := s.waiting[i]
+	s.mu.Unlock()
+	done(chat.Message{}, err)
+}
+
+// slowOutbox records events; each Send takes a moment, so a reply
+// counted as done before it is queued would show.
+type slowOutbox struct {
+	mu  sync.Mutex
+	evs []*chat.Event
+}
+
+func (o *slowOutbox) Send(ev *chat.Event) {
+	time.Sleep(5 * time.Millisecond)
+	o.mu.Lock()
+	o.evs = append(o.evs, ev)
+	o.mu.Unlock()
+}
+
+func (o *slowOutbox) events() []*chat.Event {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]*chat.Event(nil), o.evs...)
+}
+
+type countMetrics struct{ committed atomic.Int32 }
+
+func (*countMetrics) Delivered()                  {}
+func (m *countMetrics) Committed(d time.Duration) { m.committed.Add(1) }
+
+// newSendSession is a session of a signed-in user that has not started:
+// sending touches neither the hub nor the rooms it would load.
+func newSendSession(cfg session.Config) (*session.Session, *commitStore, *slowOutbox) {
+	st, out := &commitStore{}, &slowOutbox{}
+	alice := &chat.User{ID: "alice", Name: "Alice"}
+	return session.New(cfg, st, nil, out, alice, 1), st, out
+}
+
+func sendReq(id int, text string) *chat.Request {
+	return &chat.Request{Type: chat.RequestSend, ID: json.RawMessage(fmt.Sprint(id)), Room: "lobby", Text: text}
+}
+
+// returns reports whether fn returns within a moment. A false "true" on a
+// loaded machine is impossible; a false "false" only weakens the check.
+func returns(fn func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		fn()
+		close(done)
+	}()
+	return done
+}
+
+func waitFor(t *testing.T, what string, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// Handle returns as soon as a send is handed to the store; the ack or
+// error follows the store's report, with the request's id.
+func TestSendIsPipelined(t *testing.T) {
+	m := &countMetrics{}
+	s, st, out := newSendSession(session.Config{Metrics: m})
+	for i := 1; i <= 3; i++ {
+		s.Handle(context.Background(), sendReq(i, fmt.Sprint("hello ", i)))
+	}
+	if n := st.created(); n != 3 {
+		t.Fatalf("%d messages handed to the store, want 3 without waiting for commits", n)
+	}
+	if evs := out.events(); len(evs) != 0 {
+		t.Fatalf("replies before any commit: %v", evs)
+	}
+	st.report(0, nil)
+	st.report(1, chat.Errorf(chat.CodeBadRequest, "invalid"))
+	st.report(2, errors.New("disk on fire"))
+
+	evs := out.events()
+	if len(evs) != 3 {
+		t.Fatalf("%d replies, want 3", len(evs))
+	}
+	if evs[0].Type != chat.EventAck || string(evs[0].ReplyTo) != "1" {
+		t.Errorf("first reply %s to %s, want an ack to 1", evs[0].Type, evs[0].ReplyTo)
+	} else if p := evs[0].Data.(chat.AckPayload); p.Message.ID != "m0" || p.Message.Text != "hello 1" {
+		t.Errorf("ack carries %+v, want the committed message", p.Message)
+	}
+	for i, want := range []chat.Code{chat.CodeBadRequest, chat.CodeInternal} {
+		ev := evs[i+1]
+		p, _ := ev.Data.(chat.ErrorPayload)
+		if ev.Type != chat.EventError || string(ev.ReplyTo) != fmt.Sprint(i+2) || p.Code != want {
+			t.Errorf("reply %d: %s to %s with code %q, want an error to %d with code %q", i+2, ev.Type, ev.ReplyTo, p.Code, i+2, want)
+		}
+	}
+	if got := m.committed.Load(); got != 1 {
+		t.Errorf("Committed observed %d times, want once (for the ack)", got)
+	}
+}
+
+// The checks before the store still answer at once, and nothing reaches
+// the store.
+func TestSendRefusedBeforeTheStore(t *testing.T) {
+	s, st, out := newSendSession(session.Config{MaxText: 5})
+	s.Handle(context.Background(), sendReq(1, "too long"))
+	evs := out.events()
+	if len(evs) != 1 || evs[0].Type != chat.EventError || evs[0].Data.(chat.ErrorPayload).Code != chat.CodeTooLarge {
+		t.Fatalf("replies %v, want one too_large error", evs)
+	}
+	if st.created() != 0 {
+		t.Error("a refused message reached the store")
+	}
+	s.Wait() // nothing in flight: returns at once
+}
+
+// At InFlight sends waiting for their commit, the next send blocks the
+// reader until one is reported.
+func TestSendBackpressure(t *testing.T) {
+	s, st, out := newSendSession(session.Config{InFlight: 2})
+	s.Handle(context.Background(), sendReq(1, "one"))
+	s.Handle(context.Background(), sendReq(2, "two"))
+	third := returns(func() { s.Handle(context.Background(), sendReq(3, "three")) })
+	select {
+	case <-third:
+		t.Fatal("a third send went through with two in flight and InFlight 2")
+	case <-time.After(50 * time.Millisecond):
+	}
+	st.report(0, nil)
+	waitFor(t, "the third send after a commit", third)
+	if n := st.created(); n != 3 {
+		t.Errorf("%d messages handed to the store, want 3", n)
+	}
+	st.report(1, nil)
+	st.report(2, nil)
+	s.Wait()
+	var ids []string
+	for _, ev := range out.events() {
+		ids = append(ids, string(ev.ReplyTo))
+	}
+	if got := strings.Join(ids, ","); got != "1,2,3" {
+		t.Errorf("replies to %s, want 1,2,3", got)
+	}
+}
+
+// Wait returns only once the reply of every send in flight is queued.
+func TestWaitForSendsInFlight(t *testing.T) {
+	s, st, out := newSendSession(session.Config{})
+	const n = 4
+	for i := 1; i <= n; i++ {
+		s.Handle(context.Background(), sendReq(i, "hi"))
+	}
+	waited := returns(s.Wait)
+	select {
+	case <-waited:
+		t.Fatal("Wait returned with every send in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	go func() {
+		for i := range n {
+			st.report(i, nil)
+		}
+	}()
+	waitFor(t, "Wait", waited)
+	if evs := out.events(); len(evs) != n {
+		t.Errorf("Wait returned with %d replies queued, want %d", len(evs), n)
+	}
+}
