@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -135,10 +136,26 @@ type benchUser struct {
 
 func benchEmail(i int) string { return fmt.Sprintf("bench-%05d@bench.invalid", i) }
 
+// benchIndex is the inverse of benchEmail; ok is false for other emails.
+func benchIndex(email string) (int, bool) {
+	digits, found := strings.CutPrefix(email, "bench-")
+	if !found {
+		return 0, false
+	}
+	digits, found = strings.CutSuffix(digits, "@bench.invalid")
+	if !found || len(digits) != 5 {
+		return 0, false
+	}
+	n, err := atoiPositive([]byte(digits))
+	if err != nil {
+		return 0, false
+	}
+	return int(n), true
+}
+
 // userCache keeps signed-in users between runs against the same data
 // directory (the suite restarts the server for each run), so only the
-// first run pays for the password hashing. Runs from the command line
-// have none and sign in every time.
+// first run asks for their tokens. Runs from the command line have none.
 type userCache struct {
 	mu    sync.Mutex
 	users map[int]benchUser
@@ -165,61 +182,267 @@ func (c *userCache) put(i int, u benchUser) {
 	c.users[i] = u
 }
 
-// ensureUsers signs users 0…n-1 in, signing up those that do not exist
-// yet, with at most workers at a time (each costs a password hash).
-func (a *api) ensureUsers(ctx context.Context, n, workers int, cache *userCache, logf func(string, ...any)) ([]benchUser, int, error) {
+// userOptions tune ensureUsers.
+type userOptions struct {
+	workers    int // concurrent requests
+	signupCost int // bcrypt cost while creating missing users; 0 leaves the server's
+	cache      *userCache
+	logf       func(string, ...any)
+}
+
+// impersonatedTokenLife is how long the tokens the tool gets stay valid:
+// longer than any run or suite.
+const impersonatedTokenLife = 24 * time.Hour
+
+// ensureUsers returns users 0…n-1 with an auth token each, creating the
+// ones that do not exist yet; it also says how many it created.
+//
+// No password is checked: each costs a bcrypt hash (tens of
+// milliseconds), and signing 5,000 users in took about ten minutes. The
+// superuser lists the bench accounts that exist (one query per 1,000) and
+// impersonates each (a token without a password); only missing users are
+// created, which costs one hash each, unless signupCost lowers it.
+func (a *api) ensureUsers(ctx context.Context, n int, o userOptions) ([]benchUser, int, error) {
 	users := make([]benchUser, n)
-	var created, done atomic.Int64
-	err := parallel(ctx, n, workers, func(ctx context.Context, i int) error {
-		if u, ok := cache.get(i); ok {
+	todo := make([]int, 0, n)
+	for i := range n {
+		if u, ok := o.cache.get(i); ok {
 			users[i] = u
-			return nil
+		} else {
+			todo = append(todo, i)
 		}
-		u, isNew, err := a.ensureUser(ctx, i)
+	}
+	if len(todo) == 0 {
+		return users, 0, nil
+	}
+	existing, err := a.listBenchUsers(ctx, todo[0], todo[len(todo)-1])
+	if err != nil {
+		return nil, 0, err
+	}
+	var missing int
+	for _, i := range todo {
+		if _, ok := existing[i]; !ok {
+			missing++
+		}
+	}
+	o.logf("users: %d to sign in, %d of them to create", len(todo), missing)
+	if missing > 0 && o.signupCost > 0 {
+		restore, err := a.lowerPasswordCost(ctx, o.signupCost)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
-		cache.put(i, u)
-		users[i] = u
-		if isNew {
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if err := restore(rctx); err != nil {
+				o.logf("restoring the users' password cost: %v", err)
+			}
+		}()
+	}
+	var created, done atomic.Int64
+	err = parallel(ctx, len(todo), o.workers, func(ctx context.Context, k int) error {
+		i := todo[k]
+		id, ok := existing[i]
+		if !ok {
+			var err error
+			if id, err = a.createUser(ctx, i); err != nil {
+				return err
+			}
 			created.Add(1)
 		}
-		if d := done.Add(1); d%200 == 0 {
-			logf("users: %d/%d signed in", d, n)
+		token, err := a.impersonate(ctx, id)
+		if err != nil {
+			return fmt.Errorf("impersonating %s: %w", benchEmail(i), err)
+		}
+		u := benchUser{ID: id, Token: token}
+		o.cache.put(i, u)
+		users[i] = u
+		if d := done.Add(1); d%2000 == 0 {
+			o.logf("users: %d/%d", d, len(todo))
 		}
 		return nil
 	})
 	return users, int(created.Load()), err
 }
 
-func (a *api) ensureUser(ctx context.Context, i int) (benchUser, bool, error) {
-	email := benchEmail(i)
-	signIn := func() (benchUser, error) {
-		var out authAnswer
-		err := a.do(ctx, "POST", "/api/collections/users/auth-with-password", "",
-			map[string]string{"identity": email, "password": benchPassword}, &out)
-		return benchUser{ID: out.Record.ID, Token: out.Token}, err
-	}
-	u, err := signIn()
-	var he *httpError
-	if err == nil || !errors.As(err, &he) || he.Status != http.StatusBadRequest {
-		if err != nil {
-			err = fmt.Errorf("sign-in %s: %w", email, err)
+// listBenchUsers returns the ids of the bench users from..to (inclusive)
+// that exist, by index. The zero-padded emails sort like their indexes,
+// so a range filter selects them.
+func (a *api) listBenchUsers(ctx context.Context, from, to int) (map[int]string, error) {
+	const perPage = 1000 // PocketBase's most per page
+	ids := map[int]string{}
+	filter := fmt.Sprintf("email >= '%s' && email <= '%s'", benchEmail(from), benchEmail(to))
+	for page := 1; ; page++ {
+		var out struct {
+			Items []struct {
+				ID    string `json:"id"`
+				Email string `json:"email"`
+			} `json:"items"`
 		}
-		return u, false, err
+		q := url.Values{"filter": {filter}, "sort": {"email"}, "perPage": {fmt.Sprint(perPage)},
+			"page": {fmt.Sprint(page)}, "skipTotal": {"1"}, "fields": {"id,email"}}
+		if err := a.do(ctx, "GET", "/api/collections/users/records?"+q.Encode(), a.super, nil, &out); err != nil {
+			return nil, fmt.Errorf("listing the bench users: %w", err)
+		}
+		for _, it := range out.Items {
+			if i, ok := benchIndex(it.Email); ok {
+				ids[i] = it.ID
+			}
+		}
+		if len(out.Items) < perPage || page > maxUsers/perPage {
+			return ids, nil
+		}
 	}
-	err = a.do(ctx, "POST", "/api/collections/users/records", "", map[string]string{
-		"email": email, "password": benchPassword, "passwordConfirm": benchPassword,
+}
+
+// createUser signs bench user i up as the superuser and returns its id.
+func (a *api) createUser(ctx context.Context, i int) (string, error) {
+	var out struct {
+		ID string `json:"id"`
+	}
+	err := a.do(ctx, "POST", "/api/collections/users/records", a.super, map[string]string{
+		"email": benchEmail(i), "password": benchPassword, "passwordConfirm": benchPassword,
 		"name": fmt.Sprintf("bench %05d", i),
-	}, nil)
+	}, &out)
 	if err != nil {
-		return u, false, fmt.Errorf("sign-up %s (sign-in failed first): %w", email, err)
+		return "", fmt.Errorf("sign-up %s: %w", benchEmail(i), err)
 	}
-	u, err = signIn()
+	return out.ID, nil
+}
+
+// impersonate returns an auth token for the user, as the superuser.
+func (a *api) impersonate(ctx context.Context, id string) (string, error) {
+	var out authAnswer
+	err := a.do(ctx, "POST", "/api/collections/users/impersonate/"+url.PathEscape(id), a.super,
+		map[string]int64{"duration": int64(impersonatedTokenLife / time.Second)}, &out)
+	if err == nil && out.Token == "" {
+		err = errors.New("no token in the answer")
+	}
+	return out.Token, err
+}
+
+// lowerPasswordCost sets the bcrypt cost of the users collection's
+// password field to cost and returns what puts the old one back. Only for
+// a server the tool started: creating 10,000 users at PocketBase's
+// default cost takes minutes on 2 cores, none of it measured, and the
+// measured traffic never checks a password (tokens only).
+func (a *api) lowerPasswordCost(ctx context.Context, cost int) (restore func(context.Context) error, err error) {
+	var coll struct {
+		Fields []map[string]any `json:"fields"`
+	}
+	if err := a.do(ctx, "GET", "/api/collections/users", a.super, nil, &coll); err != nil {
+		return nil, fmt.Errorf("reading the users collection: %w", err)
+	}
+	var field map[string]any
+	for _, f := range coll.Fields {
+		if f["type"] == "password" && f["name"] == "password" {
+			field = f
+		}
+	}
+	if field == nil {
+		return nil, errors.New("the users collection has no password field")
+	}
+	old := field["cost"]
+	set := func(ctx context.Context, v any) error {
+		field["cost"] = v
+		return a.do(ctx, "PATCH", "/api/collections/users", a.super, map[string]any{"fields": coll.Fields}, nil)
+	}
+	if err := set(ctx, cost); err != nil {
+		return nil, fmt.Errorf("lowering the password cost: %w", err)
+	}
+	return func(ctx context.Context) error { return set(ctx, old) }, nil
+}
+
+// serverMetrics are counters of the server's /api/chat/metrics that
+// explain a run: whether slow readers were dropped, how many messages
+// each commit carried.
+type serverMetrics struct {
+	SlowClientDrops float64 `json:"slowClientDrops"`
+	Commits         float64 `json:"commits"`
+	CommittedMsgs   float64 `json:"committedMessages"`
+}
+
+// since is the difference m − before.
+func (m serverMetrics) since(before serverMetrics) *serverMetrics {
+	return &serverMetrics{
+		SlowClientDrops: m.SlowClientDrops - before.SlowClientDrops,
+		Commits:         m.Commits - before.Commits,
+		CommittedMsgs:   m.CommittedMsgs - before.CommittedMsgs,
+	}
+}
+
+// serverMetrics scrapes the counters; ok is false if the endpoint does not
+// answer (an older server, or one without the chat).
+func (a *api) serverMetrics(ctx context.Context) (serverMetrics, bool) {
+	v, ok := a.metrics(ctx)
+	if !ok {
+		return serverMetrics{}, false
+	}
+	return serverMetrics{
+		SlowClientDrops: v["pocketchat_slow_client_drops_total"],
+		Commits:         v["pocketchat_commit_batch_size_count"],
+		CommittedMsgs:   v["pocketchat_commit_batch_size_sum"],
+	}, true
+}
+
+// heapInUse is the server's Go heap and goroutine stacks in use, in
+// bytes: memory per connection without the garbage collector's slack
+// that the RSS includes.
+func (a *api) heapInUse(ctx context.Context) (int64, bool) {
+	v, ok := a.metrics(ctx)
+	if !ok || v["go_memstats_heap_inuse_bytes"] == 0 {
+		return 0, false
+	}
+	return int64(v["go_memstats_heap_inuse_bytes"] + v["go_memstats_stack_inuse_bytes"]), true
+}
+
+// metrics reads /api/chat/metrics (Prometheus text) as the superuser and
+// sums each metric's samples over their labels.
+func (a *api) metrics(ctx context.Context) (map[string]float64, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", a.base+"/api/chat/metrics", nil)
 	if err != nil {
-		err = fmt.Errorf("sign-in %s after sign-up: %w", email, err)
+		return nil, false
 	}
-	return u, true, err
+	req.Header.Set("Authorization", a.super)
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return nil, false
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, false
+	}
+	return parseMetrics(data), true
+}
+
+// parseMetrics sums the samples of each metric of a Prometheus text
+// exposition by name (labels dropped).
+func parseMetrics(data []byte) map[string]float64 {
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, rest, ok := strings.Cut(line, " ")
+		if i := strings.IndexByte(line, '{'); i >= 0 {
+			j := strings.LastIndexByte(line, '}')
+			if j < i {
+				continue
+			}
+			name, rest, ok = line[:i], strings.TrimSpace(line[j+1:]), true
+		}
+		if !ok {
+			continue
+		}
+		value, _, _ := strings.Cut(strings.TrimSpace(rest), " ") // a timestamp may follow
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			out[name] += v
+		}
+	}
+	return out
 }
 
 // createRooms creates the run's private rooms as the superuser.

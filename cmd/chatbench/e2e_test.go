@@ -59,7 +59,9 @@ func TestEndToEnd(t *testing.T) {
 			// a goroutine of its own, so a burst may arrive out of order
 			// (the tool counts that; the suite shows it): there the
 			// messages are paced, 100 ms apart.
-			pace := []string{"-burst", "7"}
+			// At most 2 messages in flight, so senders wait for slots
+			// and answers free them.
+			pace := []string{"-burst", "7", "-inflight", "2"}
 			if mode == ModeRealtime {
 				pace = []string{"-rate", "10", "-duration", "700ms"}
 			}
@@ -111,6 +113,31 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("no server process figures: pid %d, cpu %v", res.PID, res.ServerCPUSec)
 			}
 		})
+	}
+}
+
+// TestEndToEndIdle: connections that only sit, from two source
+// addresses, are held and measured.
+func TestEndToEndIdle(t *testing.T) {
+	cfg, err := parseConfig([]string{
+		"-spawn", serverBin, "-rooms", "2", "-members", "3", "-senders", "0",
+		"-duration", "300ms", "-sources", "2", "-timeout", "2m",
+	}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := run(ctx, cfg, t.Logf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ConnsHeld != 6 || res.ConnsDropped != 0 || res.SourcesUsed != 2 || res.Planned != 0 || res.Received != 0 {
+		t.Errorf("held %d, dropped %d, sources %d, planned %d, received %d; want 6, 0, 2, 0, 0",
+			res.ConnsHeld, res.ConnsDropped, res.SourcesUsed, res.Planned, res.Received)
+	}
+	if res.RSSAfterKB == 0 || res.MeasuredSec < 0.3 {
+		t.Errorf("no memory figure (RSS %d kB) or a short hold (%.2f s)", res.RSSAfterKB, res.MeasuredSec)
 	}
 }
 
@@ -166,6 +193,11 @@ func TestConfigBounds(t *testing.T) {
 		{[]string{"-rooms", "1000", "-members", "100", "-conns", "100000"}, true}, // picks -sources
 		{[]string{"-url", "http://192.168.1.1:8090"}, false},
 		{[]string{"-rooms", "100", "-members", "1000", "-senders", "100", "-burst", "1000"}, false},
+		{[]string{"-senders", "0", "-duration", "5s"}, true}, // idle
+		{[]string{"-senders", "0", "-duration", "0s"}, false},
+		{[]string{"-inflight", "-1"}, false},
+		{[]string{"-signup-cost", "3"}, false},
+		{[]string{"-signup-cost", "0"}, true},
 	}
 	for _, tt := range tests {
 		_, err := parseConfig(tt.args, new(strings.Builder))
@@ -198,12 +230,12 @@ func TestListeningInodes(t *testing.T) {
 	}
 }
 
-func TestParseBusyTicks(t *testing.T) {
-	got, err := parseBusyTicks("cpu  100 5 50 9000 40 3 2 1 0 0")
-	if err != nil || got != 161 {
-		t.Errorf("parseBusyTicks = %d, %v; want 161", got, err)
+func TestParseCPUStat(t *testing.T) {
+	got, err := parseCPUStat("cpu  100 5 50 9000 40 3 2 1 0 0")
+	if err != nil || got != (cpuStat{Busy: 161, SoftIRQ: 2, Steal: 1}) {
+		t.Errorf("parseCPUStat = %+v, %v; want busy 161, softirq 2, steal 1", got, err)
 	}
-	if _, err := parseBusyTicks("cpu0 1 2"); err == nil {
-		t.Error("parseBusyTicks(short line): no error")
+	if _, err := parseCPUStat("cpu0 1 2"); err == nil {
+		t.Error("parseCPUStat(short line): no error")
 	}
 }

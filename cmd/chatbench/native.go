@@ -3,16 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Timeouts of the native connections.
@@ -28,57 +23,47 @@ const (
 // joinID is the request id of a connection's join (sends use 1, 2, …).
 const joinID = "-1"
 
-// native drives pocketchat's WebSocket endpoint.
-type native struct{}
-
-// nativeFrame is the part of a server frame the tool looks at. message
-// is an object in message and ack frames and a string in error frames.
-type nativeFrame struct {
-	Type    string          `json:"type"`
-	ID      json.RawMessage `json:"id"`
-	Code    string          `json:"code"`
-	Message json.RawMessage `json:"message"`
+// native drives pocketchat's WebSocket endpoint. Its connections are read
+// by one poller (poller.go), started with the first connection.
+type native struct {
+	poller *poller
 }
 
-// nativeMessage is the part of a message the tool needs. The text is kept
-// raw: bench texts need no unescaping.
-type nativeMessage struct {
-	Seq  int64           `json:"seq"`
-	Text json.RawMessage `json:"text"`
+// nativeHandler is one connection's side of the poller: what it does
+// with each frame.
+type nativeHandler struct {
+	b        *bench
+	c        *conn
+	joined   chan error // the join's outcome, once
+	isJoined bool
 }
 
 func (n *native) open(ctx context.Context, b *bench, c *conn) error {
-	dialer := websocket.Dialer{
-		NetDialContext:   (&net.Dialer{LocalAddr: &net.TCPAddr{IP: c.src}, Timeout: dialWait}).DialContext,
-		HandshakeTimeout: dialWait,
-		ReadBufferSize:   4096,
-		WriteBufferSize:  512,
-	}
+	h := &nativeHandler{b: b, c: c, joined: make(chan error, 1)}
 	header := http.Header{"Authorization": {"Bearer " + c.user.Token}}
-	ws, resp, err := dialer.DialContext(ctx, b.wsURL(), header)
+	ws, err := dialWS(ctx, b.wsURL(), c.src, header, dialWait, h)
 	if err != nil {
-		close(c.readerDone)
-		if resp != nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			return fmt.Errorf("%v: %d %s", err, resp.StatusCode, bytes.TrimSpace(body))
-		}
+		c.readerFinished(b)
 		return err
 	}
 	c.wsc = ws
-	joined := make(chan error, 1)
-	go n.read(b, c, joined)
-
+	if err := n.poller.attach(ws); err != nil {
+		ws.close()
+		c.readerFinished(b)
+		return err
+	}
 	frame := fmt.Appendf(nil, `{"type":"join","id":%s,"room":%q}`, joinID, b.rooms[c.room])
-	_ = ws.SetWriteDeadline(time.Now().Add(writeWait))
-	err = ws.WriteMessage(websocket.TextMessage, frame)
+	err = ws.writeText(frame)
 	if err == nil {
+		t := time.NewTimer(joinWait)
 		select {
-		case err = <-joined:
-		case <-time.After(joinWait):
+		case err = <-h.joined:
+		case <-t.C:
 			err = errors.New("no joined reply")
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
+		t.Stop()
 	}
 	if err != nil {
 		n.close(c)
@@ -88,85 +73,108 @@ func (n *native) open(ctx context.Context, b *bench, c *conn) error {
 	return nil
 }
 
-// read reads c's frames until the connection ends: message events become
-// deliveries, acks and errors answer c's sends.
-func (n *native) read(b *bench, c *conn, joined chan<- error) {
-	defer close(c.readerDone)
-	var buf bytes.Buffer
-	buf.Grow(4096)
-	isJoined := false
-	for {
-		_, r, err := c.wsc.NextReader()
-		if err == nil {
-			buf.Reset()
-			_, err = buf.ReadFrom(r)
-		}
-		if err != nil {
-			if !isJoined {
-				joined <- err
-			}
-			if !c.closing.Load() {
-				c.closedBy = describeWSError(err)
-			}
-			return
-		}
-		now := b.now()
-		var f nativeFrame
-		if json.Unmarshal(buf.Bytes(), &f) != nil {
-			continue
-		}
-		switch f.Type {
-		case "message":
-			var m nativeMessage
-			if json.Unmarshal(f.Message, &m) != nil {
-				continue
-			}
-			sender, sseq, sent, ok := parseText(unquote(m.Text), b.run)
-			if !ok {
-				c.others++
-				continue
-			}
-			c.got = append(c.got, Delivery{Sender: sender, SSeq: sseq, Seq: m.Seq, Lat: now - sent})
-			c.lastRecv = now
-			c.count.Add(1)
-		case "ack":
-			if s := c.snd; s != nil {
-				var m nativeMessage
-				_ = json.Unmarshal(f.Message, &m)
-				_, sseq, sent, ok := parseText(unquote(m.Text), b.run)
-				if ok && sseq >= 1 && int(sseq) <= len(s.ackOK) && !s.ackOK[sseq-1] {
-					s.ackOK[sseq-1] = true
-					s.ackLat = append(s.ackLat, now-sent)
-					s.lastAck = now
-					s.acked.Add(1)
-				}
-				s.answered.Add(1)
-			}
-		case "error":
-			if string(f.ID) == joinID {
-				if !isJoined {
-					isJoined = true
-					joined <- fmt.Errorf("join refused: %s %s", f.Code, unquote(f.Message))
-				}
-				continue
-			}
-			if s := c.snd; s != nil {
-				s.errs[f.Code]++
-				s.answered.Add(1)
-			}
-		case "joined":
-			if !isJoined {
-				isJoined = true
-				joined <- nil
-			}
-		}
+// classify: messages, acks and errors are read whole, joined by its head
+// (which can be big: the room's history and who is online); presence,
+// typing, hello and the rest are dropped unread. A frame whose type does
+// not come first (the server's encoder writes it first) is read whole to
+// be safe.
+func (h *nativeHandler) classify(head []byte) frameNeed {
+	rest, ok := bytes.CutPrefix(head, []byte(`{"type":"`))
+	if !ok {
+		return needWhole
 	}
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return needWhole
+	}
+	switch string(rest[:j]) {
+	case "message", "ack", "error":
+		return needWhole
+	case "joined":
+		return needHead
+	}
+	return needNone
 }
 
-func (n *native) send(_ context.Context, b *bench, c *conn, sseq int) error {
+// frame handles a message event, an ack, an error or joined.
+func (h *nativeHandler) frame(frame []byte, now int64) bool {
+	c, b := h.c, h.b
+	switch string(frameType(frame)) {
+	case "message":
+		return c.handleMessage(b, frame, now)
+	case "ack":
+		c.handleAck(b, frame, now)
+	case "error":
+		id := jsonMember(frame, "id")
+		code := string(jsonString(jsonMember(frame, "code")))
+		if string(id) == joinID {
+			if !h.isJoined {
+				h.isJoined = true
+				h.joined <- fmt.Errorf("join refused: %s %s", code, jsonString(jsonMember(frame, "message")))
+			}
+			return false
+		}
+		if s := c.snd; s != nil {
+			s.errs[code]++
+			s.answered.Add(1)
+			b.release(1)
+		}
+	case "joined":
+		if !h.isJoined {
+			h.isJoined = true
+			h.joined <- nil
+		}
+	}
+	return false
+}
+
+// ended: the server closed the connection, or it broke.
+func (h *nativeHandler) ended(err error) {
+	if !h.isJoined {
+		h.isJoined = true
+		h.joined <- err
+	}
+	if !h.c.closing.Load() {
+		h.c.closedBy = describeWSError(err)
+	}
+	h.c.readerFinished(h.b)
+}
+
+// handleMessage records a message event as a delivery; false if it is
+// not one of this run's.
+func (c *conn) handleMessage(b *bench, frame []byte, now int64) bool {
+	rawSeq, rawText := jsonMembers2(jsonMemberFrom(frame, "message"), "seq", "text")
+	seq, okSeq := jsonInt(rawSeq)
+	sender, sseq, sent, ok := parseText(jsonString(rawText), b.run)
+	if !ok || !okSeq {
+		c.others++
+		return false
+	}
+	c.got = append(c.got, Delivery{Sender: sender, SSeq: sseq, Seq: seq, Lat: now - sent})
+	c.lastRecv = now
+	return true
+}
+
+// handleAck records the ack of one of c's messages.
+func (c *conn) handleAck(b *bench, frame []byte, now int64) {
 	s := c.snd
-	sent := b.now()
-	s.text = formatText(s.text[:0], b.run, c.idx, sseq, sent)
+	if s == nil {
+		return
+	}
+	_, sseq, sent, ok := parseText(jsonString(jsonMember(jsonMemberFrom(frame, "message"), "text")), b.run)
+	if ok && sseq >= 1 && int(sseq) <= len(s.ackOK) && !s.ackOK[sseq-1] {
+		s.ackOK[sseq-1] = true
+		s.ackLat = append(s.ackLat, now-sent)
+		s.lastAck = now
+		s.acked.Add(1)
+	}
+	s.answered.Add(1)
+	b.release(1)
+}
+
+func (n *native) send(_ context.Context, b *bench, c *conn, sseq int, due int64) error {
+	s := c.snd
+	s.text = formatText(s.text[:0], b.run, c.idx, sseq, due)
 	s.body = append(s.body[:0], `{"type":"send","id":`...)
 	s.body = strconv.AppendInt(s.body, int64(sseq), 10)
 	s.body = append(s.body, `,"room":"`...)
@@ -174,35 +182,26 @@ func (n *native) send(_ context.Context, b *bench, c *conn, sseq int) error {
 	s.body = append(s.body, `","text":"`...)
 	s.body = append(s.body, s.text...)
 	s.body = append(s.body, `"}`...)
-	_ = c.wsc.SetWriteDeadline(time.Now().Add(writeWait))
-	if err := c.wsc.WriteMessage(websocket.TextMessage, s.body); err != nil {
+	// Counted before the write: the ack may be read before it returns.
+	s.sent.Add(1)
+	if err := c.wsc.writeText(s.body); err != nil {
+		s.sent.Add(-1)
 		return err
 	}
-	s.sent.Add(1)
 	return nil
 }
 
 func (n *native) close(c *conn) {
 	c.closing.Store(true)
-	_ = c.wsc.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	_ = c.wsc.Close()
+	c.wsc.close()
+	c.readerFinished(nil)
 }
 
 // describeWSError names why the server ended a connection.
 func describeWSError(err error) string {
-	var ce *websocket.CloseError
+	var ce *wsCloseError
 	if errors.As(err, &ce) {
-		return fmt.Sprintf("close %d %s", ce.Code, ce.Text)
+		return ce.Error()
 	}
 	return err.Error()
-}
-
-// unquote strips the quotes of a JSON string without unescaping (bench
-// texts have nothing to unescape).
-func unquote(raw []byte) []byte {
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
-		return raw[1 : len(raw)-1]
-	}
-	return raw
 }

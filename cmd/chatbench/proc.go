@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,33 +52,39 @@ func parseStatTicks(stat []byte) (int64, error) {
 	return utime + stime, nil
 }
 
-// readBusyTicks returns the machine's busy CPU time in clock ticks: the
-// first line of /proc/stat without idle and iowait.
-func readBusyTicks() (int64, error) {
-	data, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, err
-	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	return parseBusyTicks(line)
+// cpuStat is the machine's CPU time from /proc/stat, in clock ticks.
+type cpuStat struct {
+	Busy    int64 // user, nice, system, irq, softirq and steal
+	SoftIRQ int64 // softirq: on loopback, most of the network stack's work, charged to no process
+	Steal   int64 // taken by the hypervisor for other guests
 }
 
-// parseBusyTicks sums user, nice, system, irq, softirq and steal of a
-// "cpu  …" line (guest time is already in user and nice).
-func parseBusyTicks(line string) (int64, error) {
+// readCPUStat reads the first line of /proc/stat.
+func readCPUStat() (cpuStat, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuStat{}, err
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	return parseCPUStat(line)
+}
+
+// parseCPUStat reads a "cpu  user nice system idle iowait irq softirq
+// steal …" line (guest time is already in user and nice).
+func parseCPUStat(line string) (cpuStat, error) {
 	f := strings.Fields(line)
 	if len(f) < 9 || f[0] != "cpu" {
-		return 0, errors.New("bad /proc/stat")
+		return cpuStat{}, errors.New("bad /proc/stat")
 	}
-	var busy int64
+	var v [9]int64
 	for _, i := range []int{1, 2, 3, 6, 7, 8} {
 		n, err := strconv.ParseInt(f[i], 10, 64)
 		if err != nil {
-			return 0, err
+			return cpuStat{}, err
 		}
-		busy += n
+		v[i] = n
 	}
-	return busy, nil
+	return cpuStat{Busy: v[1] + v[2] + v[3] + v[6] + v[7] + v[8], SoftIRQ: v[7], Steal: v[8]}, nil
 }
 
 var clockTicks = sync.OnceValue(func() int64 {
@@ -151,22 +158,66 @@ func listeningInodes(table []byte, port int) []string {
 	return out
 }
 
-// raiseFileLimit raises the soft limit on open files to at least n (up to
-// the hard limit).
-func raiseFileLimit(n int) error {
+// raiseFileLimit raises the soft limit on open files to the hard limit.
+// Servers the tool starts inherit it.
+func raiseFileLimit() {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur >= lim.Max {
+		return
+	}
+	lim.Cur = lim.Max
+	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+}
+
+// fileLimit is the soft limit on open files (0 if unknown).
+func fileLimit() int {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return nil // not Linux-like: hope for the best
+		return 0
 	}
-	if lim.Cur >= uint64(n) {
+	return int(min(lim.Cur, 1<<30))
+}
+
+// fileMargin is what a process needs besides its connections: the
+// server's database files, listener and REST connections; the tool's
+// REST clients and the senders' own connections in pocketbase-realtime
+// mode are counted apart.
+const fileMargin = 100
+
+// maxConnsForLimit is how many connections one process can hold under an
+// open-files limit, the margin left over.
+func maxConnsForLimit(limit int) int { return max(0, limit-fileMargin) }
+
+// checkFileLimit refuses a run that needs more open files than the
+// limit allows, in the tool or in a server it starts (the same limit).
+func checkFileLimit(cfg Config) error {
+	limit := fileLimit()
+	if limit == 0 {
 		return nil
 	}
-	lim.Cur = min(uint64(n), lim.Max)
-	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-	if lim.Cur < uint64(n) {
-		return fmt.Errorf("need %d open files, the hard limit is %d (ulimit -Hn)", n, lim.Max)
+	need := cfg.Conns
+	if cfg.Mode == ModeRealtime {
+		need += cfg.Senders * cfg.Rooms // one HTTP connection per sender
+	}
+	if need > maxConnsForLimit(limit) {
+		return fmt.Errorf("%d connections need more than the open-files limit %d allows (at most %d with a margin of %d; ulimit -Hn)",
+			need, limit, maxConnsForLimit(limit), fileMargin)
 	}
 	return nil
+}
+
+// startCPUProfile writes the tool's CPU profile to path until the
+// returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // Machine describes where a run happened.
@@ -176,6 +227,10 @@ type Machine struct {
 	MemoryMB  int64  `json:"memoryMB"`
 	Kernel    string `json:"kernel"`
 	GoVersion string `json:"goVersion"`
+	// CPU µs per 400-byte frame written and read over loopback TCP, one
+	// frame per write and 20 per write (loopbackCost).
+	LoopbackFrameUS   float64 `json:"loopbackFrameUs,omitempty"`
+	LoopbackBatchedUS float64 `json:"loopbackBatchedUs,omitempty"`
 }
 
 func machineInfo() Machine {
@@ -203,6 +258,9 @@ func machineInfo() Machine {
 	}
 	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(data))
+	}
+	if single, batched, err := loopbackCost(); err == nil {
+		m.LoopbackFrameUS, m.LoopbackBatchedUS = single, batched
 	}
 	return m
 }

@@ -42,7 +42,7 @@ func newRealtime(b *bench) *realtime {
 			src = net.IPv6loopback
 		}
 		r.clients = append(r.clients, &http.Client{Transport: &http.Transport{
-			DialContext:         (&net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: dialWait}).DialContext,
+			DialContext:         loopbackDialer(src, dialWait).DialContext,
 			MaxIdleConnsPerHost: 4096,
 			DisableCompression:  true,
 			IdleConnTimeout:     90 * time.Second,
@@ -83,7 +83,7 @@ func (r *realtime) open(ctx context.Context, b *bench, c *conn) error {
 	c.stop = stop
 	fail := func(err error) error {
 		stop()
-		close(c.readerDone)
+		c.readerFinished(nil)
 		return err
 	}
 	// Bound the set-up; cancelled once the subscription is in place.
@@ -166,20 +166,17 @@ func (r *realtime) subscribe(ctx context.Context, client *http.Client, base, tok
 	return nil
 }
 
-// realtimeEvent is the part of a record event the tool needs.
-type realtimeEvent struct {
-	Action string `json:"action"`
-	Record struct {
-		Seq  int64           `json:"seq"`
-		Text json.RawMessage `json:"text"`
-	} `json:"record"`
-}
-
 // read reads c's stream until it ends: each created message is a delivery.
 func (r *realtime) read(b *bench, c *conn, br *bufio.Reader, body io.Closer) {
-	defer close(c.readerDone)
+	defer c.readerFinished(nil)
 	defer body.Close()
+	var pending int64 // deliveries not yet added to b.received
+	defer func() { b.received.Add(pending) }()
 	for {
+		if pending > 0 && br.Buffered() == 0 {
+			b.received.Add(pending)
+			pending = 0
+		}
 		line, err := br.ReadSlice('\n')
 		for err == bufio.ErrBufferFull { // too long to be ours: skip it
 			_, err = br.ReadSlice('\n')
@@ -196,26 +193,26 @@ func (r *realtime) read(b *bench, c *conn, br *bufio.Reader, body io.Closer) {
 			continue
 		}
 		now := b.now()
-		var ev realtimeEvent
-		if json.Unmarshal(data, &ev) != nil || ev.Action != "create" {
+		if string(jsonString(jsonMember(data, "action"))) != "create" {
 			continue
 		}
-		sender, sseq, sent, ok := parseText(unquote(ev.Record.Text), b.run)
-		if !ok {
+		rawSeq, rawText := jsonMembers2(jsonMemberFrom(data, "record"), "seq", "text")
+		seq, okSeq := jsonInt(rawSeq)
+		sender, sseq, sent, ok := parseText(jsonString(rawText), b.run)
+		if !ok || !okSeq {
 			c.others++
 			continue
 		}
-		c.got = append(c.got, Delivery{Sender: sender, SSeq: sseq, Seq: ev.Record.Seq, Lat: now - sent})
+		c.got = append(c.got, Delivery{Sender: sender, SSeq: sseq, Seq: seq, Lat: now - sent})
 		c.lastRecv = now
-		c.count.Add(1)
+		pending++
 	}
 }
 
 // send creates one message record as c's user; a 2xx answer is the ack.
-func (r *realtime) send(ctx context.Context, b *bench, c *conn, sseq int) error {
+func (r *realtime) send(ctx context.Context, b *bench, c *conn, sseq int, due int64) error {
 	s := c.snd
-	sent := b.now()
-	s.text = formatText(s.text[:0], b.run, c.idx, sseq, sent)
+	s.text = formatText(s.text[:0], b.run, c.idx, sseq, due)
 	s.body = append(s.body[:0], `{"room":"`...)
 	s.body = append(s.body, b.rooms[c.room]...)
 	s.body = append(s.body, `","author":"`...)
@@ -234,13 +231,18 @@ func (r *realtime) send(ctx context.Context, b *bench, c *conn, sseq int) error 
 	if err != nil {
 		s.errs["request failed"]++
 		s.answered.Add(1)
-		return ctx.Err() // go on after a failed request, unless the run is over
+		if ctx.Err() != nil {
+			return ctx.Err() // the run is over
+		}
+		b.release(1)
+		return nil // go on after a failed request
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	b.release(1)
 	if resp.StatusCode/100 == 2 {
 		s.ackOK[sseq-1] = true
-		s.ackLat = append(s.ackLat, now-sent)
+		s.ackLat = append(s.ackLat, now-due)
 		s.lastAck = now
 		s.acked.Add(1)
 	} else {

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // conn is one measured connection: a receiver in its room, and a sender
@@ -25,13 +23,13 @@ type conn struct {
 
 	srcIdx int // which of the source addresses
 
-	count      atomic.Int64  // deliveries so far, watched by the drain
-	readerDone chan struct{} // closed when the reader goroutine ends (or open failed)
-	closing    atomic.Bool   // the tool is closing the connection
+	readerDone chan struct{} // closed when nothing reads for the connection any more (or open failed)
+	doneOnce   sync.Once
+	closing    atomic.Bool // the tool is closing the connection
 
 	// The connection itself: a WebSocket (native) or the SSE request's
 	// cancel function (pocketbase-realtime).
-	wsc  *websocket.Conn
+	wsc  *wsConn
 	stop context.CancelFunc
 
 	// Set while opening, before the reader goroutine starts.
@@ -66,6 +64,7 @@ type sender struct {
 
 	// Owned by the sending goroutine.
 	sendFailed string // why sending stopped early, if it did
+	slotWaits  int64  // sends that had to wait for an -inflight slot
 }
 
 // driver is what differs between the modes.
@@ -76,10 +75,13 @@ type driver interface {
 	// connection outlives ctx (which only bounds the set-up); it ends with
 	// close or when the run's context ends.
 	open(ctx context.Context, b *bench, c *conn) error
-	// send sends message sseq of sender c. native returns once the frame is
-	// written (the reader sees the ack); pocketbase-realtime once the create
-	// request is answered.
-	send(ctx context.Context, b *bench, c *conn, sseq int) error
+	// send sends message sseq of sender c, stamped with due (the time it
+	// was due, in bench.now units), under an -inflight slot the caller
+	// took. native returns once the frame is written (the reader sees the
+	// ack and frees the slot); pocketbase-realtime once the create request
+	// is answered, the slot freed. On an error the slot is the caller's
+	// to free.
+	send(ctx context.Context, b *bench, c *conn, sseq int, due int64) error
 	// close ends c's connection, which ends its reader.
 	close(c *conn)
 }
@@ -97,6 +99,64 @@ type bench struct {
 	users *userCache
 	rooms []string // room ids
 	conns []*conn
+
+	// received counts deliveries for the drain. Readers add to it in
+	// batches (when their read buffer runs dry), not per delivery: with
+	// 20,000 connections, summing per-connection counters every tick
+	// cost more than the deliveries.
+	received atomic.Int64
+	// slots holds a token per message in flight under -inflight (nil: no
+	// limit). A sender takes one before sending; the answer gives it back.
+	slots chan struct{}
+}
+
+// acquire takes an -inflight slot, waiting until deadline at most; false
+// if none came in time (or the run ended).
+func (b *bench) acquire(ctx context.Context, deadline time.Time) bool {
+	if b.slots == nil {
+		return true
+	}
+	select {
+	case b.slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case b.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// release gives n slots back: one per answered message.
+func (b *bench) release(n int) {
+	if b.slots == nil {
+		return
+	}
+	for range n {
+		select {
+		case <-b.slots:
+		default:
+			return
+		}
+	}
+}
+
+// readerFinished closes readerDone, once, and frees the -inflight slots
+// of c's messages that will not be answered now (b nil: the tool closed
+// the connection and frees nothing).
+func (c *conn) readerFinished(b *bench) {
+	c.doneOnce.Do(func() {
+		if s := c.snd; s != nil && b != nil {
+			b.release(int(max(0, s.sent.Load()-s.answered.Load())))
+		}
+		close(c.readerDone)
+	})
 }
 
 // now is the time since the tool started, monotonic, in ns.
@@ -119,11 +179,12 @@ func Run(ctx context.Context, cfg Config, logf func(string, ...any)) (*Result, e
 func run(ctx context.Context, cfg Config, logf func(string, ...any), users *userCache) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	if err := raiseFileLimit(cfg.Conns*2 + 1024); err != nil {
+	if err := checkFileLimit(cfg); err != nil {
 		return nil, err
 	}
 	res := &Result{Name: cfg.Name, Mode: cfg.Mode, Config: cfg, Machine: machineInfo(), Started: time.Now().UTC()}
 	res.Config.SuperPassword = ""
+	res.FileLimit = fileLimit()
 
 	var srv *spawned
 	if cfg.Spawn != "" {
@@ -147,28 +208,56 @@ func run(ctx context.Context, cfg Config, logf func(string, ...any), users *user
 		return nil, fmt.Errorf("-sources > 1 needs an IPv4 target (127.0.0.x source addresses)")
 	}
 	b := &bench{cfg: cfg, ctx: ctx, users: users, base: base, run: newRunID(), epoch: time.Now(), logf: logf, api: newAPI(base)}
+	if cfg.Inflight > 0 {
+		b.slots = make(chan struct{}, cfg.Inflight)
+	}
 	res.RunID = b.run
 	if err := b.findServer(res); err != nil {
 		logf("%v: no CPU or memory figures", err)
 	}
 
-	var d driver = &native{}
+	var d driver
 	if cfg.Mode == ModeRealtime {
 		d = newRealtime(b)
+	} else {
+		p, err := newPoller(&b.received, b.epoch)
+		if err != nil {
+			return nil, err
+		}
+		defer p.close()
+		d = &native{poller: p}
 	}
 	// Counting and removing the rooms still happen when the run was cut
-	// short (timeout, Ctrl-C), within their own bound.
-	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancelAfter()
+	// short (timeout, Ctrl-C), within their own bound, which starts when
+	// they do.
+	afterCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	}
 	if err := b.setup(ctx, res, d); err != nil {
 		b.cleanup(d)
 		if !cfg.Keep && len(b.rooms) > 0 {
+			after, cancelAfter := afterCtx()
 			_ = b.api.deleteRooms(after, b.rooms)
+			cancelAfter()
 		}
 		return nil, err
 	}
-	b.measure(ctx, res, d)
+	stopProfile := func() {}
+	if cfg.CPUProfile != "" {
+		if stopProfile, err = startCPUProfile(cfg.CPUProfile); err != nil {
+			b.cleanup(d)
+			return nil, err
+		}
+	}
+	if cfg.Senders == 0 {
+		b.hold(ctx, res)
+	} else {
+		b.measure(ctx, res, d)
+	}
+	stopProfile()
 	b.cleanup(d)
+	after, cancelAfter := afterCtx()
+	defer cancelAfter()
 	if err := b.finish(after, res); err != nil {
 		return nil, err
 	}
@@ -224,13 +313,19 @@ func (b *bench) setup(ctx context.Context, res *Result, d driver) error {
 		return err
 	}
 	t := time.Now()
-	b.logf("signing in %d users (up to %d at a time)", cfg.Users, cfg.AuthWorkers)
-	users, created, err := b.api.ensureUsers(ctx, cfg.Users, cfg.AuthWorkers, b.users, b.logf)
+	b.logf("getting tokens for %d users", cfg.Users)
+	users, created, err := b.api.ensureUsers(ctx, cfg.Users, userOptions{
+		workers:    cfg.AuthWorkers,
+		signupCost: b.signupCost(),
+		cache:      b.users,
+		logf:       b.logf,
+	})
 	if err != nil {
 		return err
 	}
 	res.UsersCreated = created
 	res.UsersSec = time.Since(t).Seconds()
+	b.logf("users ready in %.1fs (%d created)", res.UsersSec, created)
 
 	// Room i's members are users i·M … i·M+M-1 (mod Users).
 	members := make([][]string, cfg.Rooms)
@@ -248,17 +343,22 @@ func (b *bench) setup(ctx context.Context, res *Result, d driver) error {
 	// Connection k is in room k mod R, as member (k div R) mod M; the
 	// first Senders connections of each room send.
 	per := cfg.perSender()
+	v6 := net.ParseIP(hostOf(b.base)).To4() == nil
 	b.conns = make([]*conn, cfg.Conns)
 	for k := range b.conns {
 		room, slot := k%cfg.Rooms, k/cfg.Rooms
 		c := &conn{idx: k, room: room, readerDone: make(chan struct{})}
 		c.user = users[(room*cfg.Members+slot%cfg.Members)%cfg.Users]
-		c.srcIdx = k % cfg.Sources
+		c.srcIdx = sourceIndex(k, cfg.Sources)
 		c.src = sourceIP(c.srcIdx)
-		if net.ParseIP(hostOf(b.base)).To4() == nil {
+		if v6 {
 			c.src = net.IPv6loopback
 		}
-		c.got = make([]Delivery, 0, per*cfg.Senders+8)
+		if cfg.Senders > 0 {
+			// Room for every message of the room: no growing while
+			// deliveries stream in.
+			c.got = make([]Delivery, 0, per*cfg.Senders+8)
+		}
 		if slot < cfg.Senders {
 			c.snd = &sender{planned: per, ackOK: make([]bool, per), ackLat: make([]int64, 0, per), errs: map[string]int64{}}
 		}
@@ -266,6 +366,7 @@ func (b *bench) setup(ctx context.Context, res *Result, d driver) error {
 	}
 
 	res.RSSBeforeKB = readRSSKB(res.PID)
+	heap0, heapOK := b.api.heapInUse(ctx)
 	t = time.Now()
 	b.logf("opening %d %s connections from %d source address(es)", cfg.Conns, cfg.Mode, cfg.Sources)
 	var opened, failed atomic.Int64
@@ -282,7 +383,7 @@ func (b *bench) setup(ctx context.Context, res *Result, d driver) error {
 			mu.Unlock()
 			return nil
 		}
-		if n := opened.Add(1); n%1000 == 0 {
+		if n := opened.Add(1); n%2000 == 0 {
 			b.logf("connections: %d/%d", n, cfg.Conns)
 		}
 		return nil
@@ -293,6 +394,7 @@ func (b *bench) setup(ctx context.Context, res *Result, d driver) error {
 	res.ConnectSec = time.Since(t).Seconds()
 	res.ConnsHeld = int(opened.Load())
 	res.ConnsFailed = int(failed.Load())
+	res.SourcesUsed = sourcesUsed(b.conns)
 	if firstErr != nil {
 		b.logf("%d connections failed; first: %v", res.ConnsFailed, firstErr)
 		res.Notes = append(res.Notes, fmt.Sprintf("%d connections failed to open; first: %v", res.ConnsFailed, firstErr))
@@ -300,9 +402,62 @@ func (b *bench) setup(ctx context.Context, res *Result, d driver) error {
 	if res.ConnsHeld == 0 {
 		return fmt.Errorf("no connection opened: %v", firstErr)
 	}
+	b.logf("%d connections open in %.1fs", res.ConnsHeld, res.ConnectSec)
 	time.Sleep(300 * time.Millisecond) // let the server settle before reading its memory
 	res.RSSAfterKB = readRSSKB(res.PID)
+	if heap1, ok := b.api.heapInUse(ctx); ok && heapOK {
+		res.HeapBeforeKB, res.HeapAfterKB = heap0/1024, heap1/1024
+	}
 	return nil
+}
+
+// signupCost is the bcrypt cost for the users this run creates: lowered
+// only on a server the tool started itself (see Config.SignupCost).
+func (b *bench) signupCost() int {
+	if b.cfg.Spawn == "" {
+		return 0
+	}
+	return b.cfg.SignupCost
+}
+
+// sourceIndex spreads connections over the source addresses round-robin,
+// so every address gets the same share and each room's members come from
+// several addresses.
+func sourceIndex(k, sources int) int { return k % max(sources, 1) }
+
+// sourcesUsed counts the source addresses of the connections that opened.
+func sourcesUsed(conns []*conn) int {
+	seen := map[int]bool{}
+	for _, c := range conns {
+		if c.held {
+			seen[c.srcIdx] = true
+		}
+	}
+	return len(seen)
+}
+
+// hold is the measured phase of an idle run (no senders): the
+// connections sit for the duration, then the server's memory is read
+// again, after its garbage collector had time to run.
+func (b *bench) hold(ctx context.Context, res *Result) {
+	b.logf("holding %d connections for %s", res.ConnsHeld, b.cfg.Duration)
+	meter := startCPUMeter(res.PID)
+	start := time.Now()
+	t := time.NewTimer(b.cfg.Duration)
+	select {
+	case <-ctx.Done():
+		res.Notes = append(res.Notes, "stopped: "+context.Cause(ctx).Error())
+	case <-t.C:
+	}
+	t.Stop()
+	res.MeasuredSec = time.Since(start).Seconds()
+	meter.stop(res)
+	if rss := readRSSKB(res.PID); rss > 0 {
+		res.RSSAfterKB = rss
+	}
+	if heap, ok := b.api.heapInUse(ctx); ok && res.HeapAfterKB > 0 {
+		res.HeapAfterKB = heap / 1024
+	}
 }
 
 // measure runs the senders and waits for every answer and delivery.
@@ -326,9 +481,8 @@ func (b *bench) measure(ctx context.Context, res *Result, d driver) {
 		}
 	}
 
-	cpu0, _ := readCPUTicks(res.PID)
-	self0, _ := readCPUTicks(0)
-	busy0, busyErr := readBusyTicks()
+	m0, metricsOK := b.api.serverMetrics(ctx)
+	meter := startCPUMeter(res.PID)
 	start := time.Now()
 	sendStart := b.now()
 	var wg sync.WaitGroup
@@ -350,7 +504,7 @@ func (b *bench) measure(ctx context.Context, res *Result, d driver) {
 loop:
 	for {
 		allStopped, answered := true, true
-		var expected, got int64
+		var expected int64
 		for _, c := range senders {
 			s := c.snd
 			if !s.stopped.Load() {
@@ -361,9 +515,7 @@ loop:
 			}
 			expected += s.acked.Load() * heldIn[c.room]
 		}
-		for _, c := range b.conns {
-			got += c.count.Load()
-		}
+		got := b.received.Load()
 		if allStopped && drainFrom.IsZero() {
 			drainFrom = time.Now()
 		}
@@ -388,36 +540,104 @@ loop:
 	}
 	wg.Wait()
 	res.MeasuredSec = time.Since(start).Seconds()
-	cpu1, cpuErr := readCPUTicks(res.PID)
-	self1, _ := readCPUTicks(0)
-	busy1, busyErr1 := readBusyTicks()
-	hz := float64(clockTicks())
-	res.ToolCPUSec = float64(self1-self0) / hz
-	if res.PID != 0 && cpuErr == nil {
-		res.ServerCPUSec = float64(cpu1-cpu0) / hz
-		// What else ran on the machine meanwhile: the figures are only
-		// comparable when this stays small.
-		if busyErr == nil && busyErr1 == nil {
-			res.OtherCPUSec = float64(max(0, (busy1-busy0)-(cpu1-cpu0)-(self1-self0))) / hz
-			if res.OtherCPUSec > 0.1*res.MeasuredSec {
-				res.Notes = append(res.Notes, fmt.Sprintf("other processes used %.1f CPU-seconds during the %.1f s measured phase: "+
-					"the machine was not quiet", res.OtherCPUSec, res.MeasuredSec))
-			}
-		}
+	meter.stop(res)
+	if m1, ok := b.api.serverMetrics(ctx); ok && metricsOK {
+		res.Server = m1.since(m0)
+	}
+	for _, c := range senders {
+		res.SlotWaits += c.snd.slotWaits
 	}
 	res.sendStart = sendStart
+}
+
+// cpuMeter measures where the CPU time of the measured phase went: the
+// server, the tool, the kernel's softirq and steal, everything else.
+type cpuMeter struct {
+	pid              int
+	server, self     int64
+	stat             cpuStat
+	serverOK, statOK bool
+}
+
+func startCPUMeter(pid int) *cpuMeter {
+	m := &cpuMeter{pid: pid}
+	var err error
+	m.server, err = readCPUTicks(pid)
+	m.serverOK = pid != 0 && err == nil
+	m.self, _ = readCPUTicks(0)
+	m.stat, err = readCPUStat()
+	m.statOK = err == nil
+	return m
+}
+
+// stop fills res's CPU figures.
+func (m *cpuMeter) stop(res *Result) {
+	server, serverErr := readCPUTicks(m.pid)
+	self, _ := readCPUTicks(0)
+	stat, statErr := readCPUStat()
+	hz := float64(clockTicks())
+	res.ToolCPUSec = float64(self-m.self) / hz
+	if !m.serverOK || serverErr != nil {
+		return
+	}
+	res.ServerCPUSec = float64(server-m.server) / hz
+	if !m.statOK || statErr != nil {
+		return
+	}
+	// What else ran on the machine meanwhile: the figures are only
+	// comparable when this stays small.
+	softirq, steal := stat.SoftIRQ-m.stat.SoftIRQ, stat.Steal-m.stat.Steal
+	res.SoftIRQSec, res.StealSec = float64(softirq)/hz, float64(steal)/hz
+	// Softirq ticks are also charged to the process they interrupted
+	// (tick accounting), so they are not taken out of "other": what is
+	// left of them there ran in no process of the run (ksoftirqd, idle).
+	other := (stat.Busy - m.stat.Busy) - (server - m.server) - (self - m.self) - steal
+	res.OtherCPUSec = float64(max(0, other)) / hz
+	if res.OtherCPUSec > 0.1*res.MeasuredSec {
+		res.Notes = append(res.Notes, fmt.Sprintf("other processes used %.1f CPU-seconds during the %.1f s measured phase: "+
+			"the machine was not quiet", res.OtherCPUSec, res.MeasuredSec))
+	}
+	if res.StealSec > 0.1*res.MeasuredSec {
+		res.Notes = append(res.Notes, fmt.Sprintf("the hypervisor took %.1f CPU-seconds (steal) during the %.1f s measured phase",
+			res.StealSec, res.MeasuredSec))
+	}
 }
 
 // sendLoop sends c's messages: all at once for a burst, else at the rate
 // until the duration is over (a sender that falls behind catches up, but
 // sends nothing after the end).
+//
+// A message's latency counts from when it was due: in a burst, when the
+// sender got to it; at a rate, its scheduled time (see stamp). So a
+// sender held back (by -inflight, or by a server that answers slowly in
+// pocketbase-realtime mode) shows the wait in the latencies instead of
+// hiding it.
 func (b *bench) sendLoop(ctx context.Context, d driver, c *conn, start time.Time, offset time.Duration) {
 	s := c.snd
 	defer s.stopped.Store(true)
 	cfg := b.cfg
+	take := func(deadline time.Time) bool {
+		if b.slots == nil {
+			return true
+		}
+		select {
+		case b.slots <- struct{}{}:
+			return true
+		default:
+		}
+		s.slotWaits++
+		return b.acquire(ctx, deadline)
+	}
 	if cfg.Burst > 0 {
 		for i := 1; i <= s.planned && ctx.Err() == nil; i++ {
-			if err := d.send(ctx, b, c, i); err != nil {
+			// A slot that does not come within -drain means answers
+			// stopped coming: give up rather than wait for the timeout.
+			if !take(time.Now().Add(cfg.Drain)) {
+				s.sendFailed = "no -inflight slot freed within -drain"
+				return
+			}
+			if err := d.send(ctx, b, c, i, b.now()); err != nil {
+				b.release(1)
 				s.sendFailed = err.Error()
 				return
 			}
@@ -441,11 +661,32 @@ func (b *bench) sendLoop(ctx context.Context, d driver, c *conn, start time.Time
 			case <-timer.C:
 			}
 		}
-		if err := d.send(ctx, b, c, i); err != nil {
+		if !take(end) {
+			return
+		}
+		if err := d.send(ctx, b, c, i, b.stamp(int64(at.Sub(b.epoch)))); err != nil {
+			b.release(1)
 			s.sendFailed = err.Error()
 			return
 		}
 	}
+}
+
+// timerSlack is how late a sender may wake for its scheduled time and
+// still count the message from when it is sent.
+const timerSlack = 5 * time.Millisecond
+
+// stamp is the send time to put in a message due at due (bench.now
+// units): now, if the sender is on time; else due. A timer firing a
+// little late (the tool's own scheduling, up to a millisecond on a busy
+// machine) is not the server's doing; a sender held back longer is
+// behind because of the server, and that wait counts.
+func (b *bench) stamp(due int64) int64 {
+	now := b.now()
+	if now-due <= int64(timerSlack) {
+		return now
+	}
+	return due
 }
 
 // cleanup closes every connection and waits for the readers.
@@ -485,7 +726,14 @@ func (b *bench) finish(ctx context.Context, res *Result) error {
 	roomOf := make([]int, len(b.conns))
 	acked := make([][]bool, len(b.conns))
 	got := make([][]Delivery, len(b.conns))
-	var lats, ackLats []int64
+	var nGot, nAcks int
+	for _, c := range b.conns {
+		nGot += len(c.got)
+		if c.snd != nil {
+			nAcks += len(c.snd.ackLat)
+		}
+	}
+	lats, ackLats := make([]int64, 0, nGot), make([]int64, 0, nAcks)
 	var lastRecv, lastAck int64
 	res.SendErrors = map[string]int64{}
 	res.Planned = int64(b.cfg.Rooms) * int64(b.cfg.Senders) * int64(b.cfg.perSender())
@@ -533,6 +781,7 @@ func (b *bench) finish(ctx context.Context, res *Result) error {
 	if lastAck > res.sendStart {
 		res.AckSec = float64(lastAck-res.sendStart) / 1e9
 		res.AckedPerSec = float64(res.Acked) / res.AckSec
+		res.PersistedPerSec = float64(res.Persisted) / res.AckSec
 	}
 	if res.ServerCPUSec > 0 {
 		res.DeliveriesPerCPUSec = float64(res.Received) / res.ServerCPUSec
@@ -543,6 +792,9 @@ func (b *bench) finish(ctx context.Context, res *Result) error {
 			res.Notes = append(res.Notes, "the server's RSS fell while connecting (memory of earlier work went back to the OS): "+
 				"memory per connection needs a freshly started server (-spawn)")
 		}
+	}
+	if res.HeapAfterKB > 0 && res.ConnsHeld > 0 {
+		res.HeapPerConnKB = float64(res.HeapAfterKB-res.HeapBeforeKB) / float64(res.ConnsHeld)
 	}
 	return nil
 }

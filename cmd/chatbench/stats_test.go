@@ -204,7 +204,7 @@ func TestRatio(t *testing.T) {
 		{unknown, 1, 2, "–"},
 	}
 	for _, tt := range tests {
-		if got := ratio(tt.f, res(tt.a), res(tt.b)); got != tt.want {
+		if got := ratioOfMedians(tt.f, []*Result{res(tt.a)}, []*Result{res(tt.b)}); got != tt.want {
 			t.Errorf("ratio(%d, %d) = %q, want %q", tt.a, tt.b, got, tt.want)
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,41 +16,305 @@ import (
 	"time"
 )
 
-// scenario is one entry of the fixed set `make bench-load` runs, in both
-// modes.
+// scenario is one entry of the fixed set `make bench` runs.
 type scenario struct {
+	name  string // short id: file names, -only
 	title string
 	about string
-	args  []string // chatbench flags, without -mode and -spawn…
+	args  []string // chatbench flags of the native run, without -mode and -spawn…
+	// pb, if set, also runs the scenario the plain-PocketBase way, with
+	// these flags after args (later flags win). A PocketBase variant that
+	// differs from the native run says why in its note.
+	pb *variant
+	// targets are checked on the native run's medians.
+	targets []target
+	// compare checks the goals against PocketBase realtime (≥100×
+	// deliveries per server CPU-second, ≥5× persisted messages/s, a lower
+	// p99) when both ran.
+	compare bool
 }
 
-// suiteScenarios are small on purpose: they run on a 2-core machine next
-// to the server in a few minutes.
-var suiteScenarios = []scenario{
-	{
-		title: "Many small rooms, steady load",
-		about: "50 private rooms of 10 members, one connection per member (500 connections); one sender " +
-			"per room sends 2 messages/s for 20 s: 100 messages/s and 1,000 deliveries/s offered.",
-		args: []string{"-name", "steady", "-rooms", "50", "-members", "10", "-senders", "1", "-rate", "2", "-duration", "20s"},
-	},
-	{
-		title: "Fewer rooms, light load",
-		about: "10 private rooms of 10 members (100 connections); one sender per room sends 1 message/s " +
-			"for 20 s: 10 messages/s and 100 deliveries/s offered, a load both modes keep up with.",
-		args: []string{"-name", "light", "-rooms", "10", "-members", "10", "-senders", "1", "-rate", "1", "-duration", "20s"},
-	},
-	{
-		title: "A burst into one big room",
-		about: "One private room of 200 members (200 connections); 4 of them send 50 messages each at " +
-			"once: 200 messages and 40,000 deliveries as fast as the server goes.",
-		args: []string{"-name", "burst", "-rooms", "1", "-members", "200", "-senders", "4", "-burst", "50"},
-	},
+type variant struct {
+	args []string
+	note string
 }
 
-var suiteModes = []string{ModeNative, ModeRealtime}
+// target is one goal a scenario's native run must meet: a figure, taken
+// as its median over the repeats, against a limit.
+type target struct {
+	label string
+	value func(*Result) float64
+	cmp   string // "<", "<=", ">=", "=="
+	limit float64
+	unit  string
+	prec  int
+}
 
-// suiteMain runs the fixed scenarios in both modes against a freshly
-// started server and writes the benchmarks document.
+// cmpSymbol is how the document writes a comparison.
+func cmpSymbol(cmp string) string {
+	switch cmp {
+	case "<=":
+		return "≤"
+	case ">=":
+		return "≥"
+	case "==":
+		return "="
+	}
+	return cmp
+}
+
+func (t target) holds(v float64) bool {
+	switch t.cmp {
+	case "<":
+		return v < t.limit
+	case "<=":
+		return v <= t.limit
+	case ">=":
+		return v >= t.limit
+	default:
+		return v == t.limit
+	}
+}
+
+// The targets every scenario shares: each acked message reaches every
+// member's connection once, in order.
+func correctness() []target {
+	return []target{
+		{label: "lost deliveries", value: func(r *Result) float64 { return float64(r.Lost) }, cmp: "==", limit: 0},
+		{label: "duplicated deliveries", value: func(r *Result) float64 { return float64(r.Duplicated) }, cmp: "==", limit: 0},
+		{label: "deliveries out of order", value: func(r *Result) float64 { return float64(r.OutOfOrder) }, cmp: "==", limit: 0},
+	}
+}
+
+func held(n int) target {
+	return target{label: "connections held", value: func(r *Result) float64 { return float64(r.ConnsHeld - r.ConnsDropped) }, cmp: ">=", limit: float64(n)}
+}
+
+// idleHeld is held(n), saying so when n falls short of the 20,000 wanted.
+func idleHeld(n int) target {
+	t := held(n)
+	if n < 20_000 {
+		t.label = "connections held (of the 20,000 wanted, as many as the open-files limit allows)"
+	}
+	return t
+}
+
+func allSent() target {
+	return target{label: "planned messages not sent (server fell behind)", value: func(r *Result) float64 { return float64(r.Planned - r.Sent) }, cmp: "==", limit: 0}
+}
+
+func p99Below(ms float64) target {
+	return target{label: "send→receive p99", value: func(r *Result) float64 { return r.Delivery.P99 }, cmp: "<", limit: ms, unit: " ms", prec: 1}
+}
+
+// idleConns is how many connections the idle scenario holds: 20,000, or
+// as many as one process may have files for. The tool and the server
+// each hold one socket per connection under the same limit, which
+// setrlimit cannot raise above the hard limit without CAP_SYS_RESOURCE.
+func idleConns(limit int) int {
+	n := 20_000
+	if limit > 0 {
+		n = min(n, maxConnsForLimit(limit))
+	}
+	return n / 10 * 10 // whole rooms of 10
+}
+
+// suiteScenarios is the fixed set; limit is the open-files limit, which
+// bounds the idle scenario.
+func suiteScenarios(limit int) []scenario {
+	idle := idleConns(limit)
+	idleAbout := fmt.Sprintf("%s connections (%s private rooms of 10; %s users, so each user has two connections "+
+		"in two rooms) join their rooms and sit for 15 s; nobody sends. The server's memory is read after that. "+
+		"Connections come from 4 source addresses (127.0.0.1–4).",
+		thousands(float64(idle), 0), thousands(float64(idle/10), 0), thousands(float64(min(idle, 10_000)), 0))
+	if idle < 20_000 {
+		idleAbout += fmt.Sprintf(" The goal is 20,000 connections; %s is as many as fit: the open-files limit here is %s "+
+			"for soft and hard alike, and a process without CAP_SYS_RESOURCE cannot raise it, so neither the server "+
+			"nor the tool can hold 20,000 sockets (%d files are left for the server's database, listener and REST "+
+			"connections).", thousands(float64(idle), 0), thousands(float64(limit), 0), fileMargin)
+	}
+	return []scenario{
+		{
+			name:  "steady",
+			title: "Many small rooms, steady load",
+			about: "50 private rooms of 10 members, one connection per member (500 connections); one sender " +
+				"per room sends 2 messages/s for 20 s: 100 messages/s and 1,000 deliveries/s offered.",
+			args:    []string{"-name", "steady", "-rooms", "50", "-members", "10", "-senders", "1", "-rate", "2", "-duration", "20s", "-timeout", "5m"},
+			pb:      &variant{},
+			targets: correctness(),
+			compare: true,
+		},
+		{
+			name:  "burst",
+			title: "A burst into one room of 200",
+			about: "One private room of 200 members (200 connections); 4 of them send 50 messages each at " +
+				"once: 200 messages and 40,000 deliveries as fast as the server goes.",
+			args:    []string{"-name", "burst", "-rooms", "1", "-members", "200", "-senders", "4", "-burst", "50", "-timeout", "5m"},
+			pb:      &variant{},
+			targets: correctness(),
+			compare: true,
+		},
+		{
+			name:  "tier-a",
+			title: "Tier A: 10,000 connections, 2,000 messages/s in, 20,000 deliveries/s out",
+			about: "1,000 private rooms of 10 members (10,000 connections from 2 source addresses); one sender " +
+				"per room sends 2 messages/s for 60 s: 2,000 messages/s and 20,000 deliveries/s offered, " +
+				"at most 2,000 messages in flight (a second's worth).",
+			args: []string{"-name", "tier-a", "-rooms", "1000", "-members", "10", "-senders", "1", "-rate", "2",
+				"-duration", "60s", "-inflight", "2000", "-sources", "2", "-timeout", "8m"},
+			pb: &variant{
+				args: []string{"-duration", "20s", "-inflight", "4", "-drain", "30s"},
+				note: "PocketBase realtime runs the same rooms and connections for 20 s instead of 60, with at most 4 " +
+					"create requests in flight: each create checks the message against every one of the 10,000 " +
+					"subscriptions (a database query each: seconds of CPU per message, see the server CPU below), " +
+					"so 1,000 senders waiting on 1,000 requests would leave a backlog far longer than the run. " +
+					"The rates and per-CPU-second figures compare; the counts do not.",
+			},
+			targets: append([]target{
+				held(10_000),
+				allSent(),
+				{label: "acked messages/s", value: func(r *Result) float64 { return r.AckedPerSec }, cmp: ">=", limit: 1980, prec: 0},
+				{label: "deliveries/s", value: func(r *Result) float64 { return r.DeliveriesPerSec }, cmp: ">=", limit: 19_800, prec: 0},
+				p99Below(50),
+			}, correctness()...),
+			compare: true,
+		},
+		{
+			name:  "tier-b",
+			title: "Tier B: 10,000 persisted messages/s, 100,000 deliveries/s",
+			about: "1,000 private rooms of 10 members (10,000 connections from 2 source addresses); one sender " +
+				"per room sends 10 messages/s for 30 s: 10,000 messages/s and 100,000 deliveries/s offered, " +
+				"at most 5,000 messages in flight.",
+			args: []string{"-name", "tier-b", "-rooms", "1000", "-members", "10", "-senders", "1", "-rate", "10",
+				"-duration", "30s", "-inflight", "5000", "-sources", "2", "-timeout", "8m"},
+			targets: append([]target{
+				allSent(),
+				{label: "persisted messages/s", value: func(r *Result) float64 { return r.PersistedPerSec }, cmp: ">=", limit: 9_900, prec: 0},
+				{label: "deliveries/s", value: func(r *Result) float64 { return r.DeliveriesPerSec }, cmp: ">=", limit: 99_000, prec: 0},
+				{label: "acked messages not persisted", value: func(r *Result) float64 { return float64(r.Acked - r.Persisted) }, cmp: "<=", limit: 0},
+				p99Below(100),
+			}, correctness()...),
+		},
+		{
+			name:  "fanout",
+			title: "Burst fan-out: one room of 5,000 members",
+			about: "One private room of 5,000 members (5,000 connections); 5 of them send 100 messages each at " +
+				"once: 500 messages and 2,500,000 deliveries as fast as the server goes.",
+			args: []string{"-name", "fanout", "-rooms", "1", "-members", "5000", "-senders", "5", "-burst", "100",
+				"-drain", "30s", "-timeout", "8m"},
+			pb: &variant{
+				args: []string{"-senders", "1", "-burst", "2"},
+				note: "PocketBase realtime runs the same room and connections with one sender of 2 messages " +
+					"(10,000 deliveries): each create checks the message against each of the 5,000 subscriptions " +
+					"with a database query whose access rule reads the room's 5,000 members: tens of CPU-seconds " +
+					"per message (see the server CPU below), so the full burst would take hours. Deliveries per " +
+					"server CPU-second compare; the counts do not.",
+			},
+			targets: append([]target{
+				{label: "deliveries per server CPU-second", value: func(r *Result) float64 { return r.DeliveriesPerCPUSec }, cmp: ">=", limit: 500_000, prec: 0},
+			}, correctness()...),
+			compare: true,
+		},
+		{
+			name:  "idle",
+			title: fmt.Sprintf("Idle: %s connections", thousands(float64(idle), 0)),
+			about: idleAbout,
+			args: []string{"-name", "idle", "-rooms", fmt.Sprint(idle / 10), "-members", "10", "-users", fmt.Sprint(min(idle, 10_000)),
+				"-conns", fmt.Sprint(idle), "-senders", "0", "-duration", "15s", "-sources", "4", "-timeout", "8m"},
+			targets: []target{
+				idleHeld(idle),
+				{label: "server memory per connection (RSS)", value: func(r *Result) float64 { return r.MemPerConnKB }, cmp: "<=", limit: 12, unit: " KiB", prec: 1},
+			},
+		},
+	}
+}
+
+// suiteRun is one run of the suite: a scenario in one mode.
+type suiteRun struct {
+	sc   scenario
+	mode string
+	args []string // chatbench flags, -mode included, -spawn… not
+}
+
+// runsOf lists the runs of the scenarios, native before PocketBase.
+func runsOf(scs []scenario) []suiteRun {
+	var out []suiteRun
+	for _, sc := range scs {
+		out = append(out, suiteRun{sc, ModeNative, append([]string{"-mode", ModeNative}, sc.args...)})
+		if sc.pb != nil {
+			args := append([]string{"-mode", ModeRealtime}, mergeArgs(sc.args, sc.pb.args)...)
+			out = append(out, suiteRun{sc, ModeRealtime, args})
+		}
+	}
+	return out
+}
+
+// mergeArgs is base with the "-flag value" pairs of override: a flag base
+// has gets the new value in its place, others are added at the end. (The
+// flag package would take the last of two anyway; the document shows each
+// command once, as it means.)
+func mergeArgs(base, override []string) []string {
+	out := slices.Clone(base)
+	for i := 0; i+1 < len(override); i += 2 {
+		if j := slices.Index(out, override[i]); j >= 0 && j+1 < len(out) {
+			out[j+1] = override[i+1]
+		} else {
+			out = append(out, override[i], override[i+1])
+		}
+	}
+	return out
+}
+
+// selectScenarios keeps the scenarios named in only (comma-separated;
+// empty keeps all), in the suite's order.
+func selectScenarios(all []scenario, only string) ([]scenario, error) {
+	if only == "" {
+		return all, nil
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(only, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			want[n] = true
+		}
+	}
+	var out []scenario
+	for _, sc := range all {
+		if want[sc.name] {
+			out = append(out, sc)
+			delete(want, sc.name)
+		}
+	}
+	if len(want) > 0 {
+		var names []string
+		for _, sc := range all {
+			names = append(names, sc.name)
+		}
+		unknown := slices.Sorted(func(yield func(string) bool) {
+			for n := range want {
+				if !yield(n) {
+					return
+				}
+			}
+		})
+		return nil, fmt.Errorf("-only: unknown scenario(s) %s (there are %s)", strings.Join(unknown, ", "), strings.Join(names, ", "))
+	}
+	return out, nil
+}
+
+// suiteDoc is what the document is made of.
+type suiteDoc struct {
+	scenarios []scenario
+	results   map[string][]*Result // by suiteKey, one per repeat
+	repeat    int
+	bin, rev  string
+	micro     []*microBench
+	limit     int // open-files limit
+}
+
+func suiteKey(name, mode string) string { return name + "/" + mode }
+
+// suiteMain runs the fixed scenarios against freshly started servers and
+// writes the benchmarks document.
 func suiteMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("chatbench suite", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -60,6 +325,11 @@ func suiteMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	jsonDir := fs.String("json-dir", "", "also write each run's result as JSON into this directory")
 	rev := fs.String("rev", "", "what was measured, for the document (default: git describe --always --dirty)")
 	fromJSON := fs.String("from-json", "", "run nothing: write the document from the results a -json-dir run kept in this directory")
+	repeat := fs.Int("repeat", 1, "run each scenario this many times; the document shows medians")
+	only := fs.String("only", "", "run only these scenarios (comma-separated names: steady, burst, tier-a, tier-b, fanout, idle)")
+	micro := fs.String("micro", "", "`go test -bench` output of the micro-benchmarks to summarize in the document")
+	timeout := fs.Duration("timeout", 90*time.Minute, "hard limit on the whole suite (each run also has its own)")
+	cpuProfile := fs.String("cpuprofile", "", "write the tool's CPU profile (whole suite) to this file")
 	quiet := fs.Bool("q", false, "no progress on stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -67,18 +337,46 @@ func suiteMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	if *repeat < 1 || *repeat > 20 {
+		return errors.New("-repeat must be 1…20")
+	}
 	if *rev == "" {
 		if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
 			*rev = strings.TrimSpace(string(out))
 		}
 	}
-	if *fromJSON != "" {
-		results, err := readSuiteResults(*fromJSON)
+	limit := fileLimit()
+	scs, err := selectScenarios(suiteScenarios(limit), *only)
+	if err != nil {
+		return err
+	}
+	doc := &suiteDoc{scenarios: scs, results: map[string][]*Result{}, repeat: *repeat, bin: *bin, rev: *rev, limit: limit}
+	if *micro != "" {
+		f, err := os.Open(*micro)
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(*out, []byte(suiteMarkdown(results, *bin, *rev)), 0o644)
+		doc.micro, err = parseMicro(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", *micro, err)
+		}
 	}
+	if *fromJSON != "" {
+		if err := doc.readJSON(*fromJSON); err != nil {
+			return err
+		}
+		return os.WriteFile(*out, []byte(doc.markdown()), 0o644)
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	dir := *data
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "chatbench-suite-")
@@ -89,62 +387,210 @@ func suiteMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		dir = tmp
 	}
 	logf := progress(*quiet, stderr)
+	if *jsonDir != "" {
+		// Results of an earlier suite with more repeats would be read
+		// back by -from-json as this one's.
+		for _, r := range runsOf(scs) {
+			for rep := range 100 {
+				_ = os.Remove(suiteJSONPath(*jsonDir, r.sc.name, r.mode, rep))
+			}
+		}
+	}
 	cache := newUserCache()
-	var results []*Result
-	for _, sc := range suiteScenarios {
-		for _, mode := range suiteModes {
-			runArgs := append([]string{"-mode", mode}, sc.args...)
+	start := time.Now()
+	for _, r := range runsOf(scs) {
+		for rep := range *repeat {
 			spawnArgs := []string{"-spawn", *bin}
 			if *hooks != "" {
 				spawnArgs = append(spawnArgs, "-spawn-hooks", *hooks)
 			}
-			cfg, err := parseConfig(append(append(runArgs, spawnArgs...), "-spawn-dir", dir), stderr)
+			cfg, err := parseConfig(append(append(slices.Clone(r.args), spawnArgs...), "-spawn-dir", dir), stderr)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s (%s): %w", r.sc.name, r.mode, err)
 			}
-			logf("=== %s, %s", sc.title, mode)
+			logf("=== %s, %s (%d of %d); the suite has run %s", r.sc.title, r.mode, rep+1, *repeat, time.Since(start).Round(time.Second))
 			res, err := run(ctx, cfg, logf, cache)
 			if err != nil {
-				return fmt.Errorf("%s (%s): %w", sc.title, mode, err)
+				return fmt.Errorf("%s (%s): %w", r.sc.name, r.mode, err)
 			}
-			res.Command = "bin/chatbench " + strings.Join(append(spawnArgs, runArgs...), " ")
+			res.Command = "bin/chatbench " + strings.Join(append(slices.Clone(spawnArgs), r.args...), " ")
 			printResult(stdout, res)
-			results = append(results, res)
+			key := suiteKey(r.sc.name, r.mode)
+			doc.results[key] = append(doc.results[key], res)
 			if *jsonDir != "" {
-				if err := writeJSON(suiteJSONPath(*jsonDir, res.Name, mode), res); err != nil {
+				if err := os.MkdirAll(*jsonDir, 0o755); err != nil {
+					return err
+				}
+				if err := writeJSON(suiteJSONPath(*jsonDir, r.sc.name, r.mode, rep), res); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	doc := suiteMarkdown(results, *bin, *rev)
-	if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
+	if err := os.WriteFile(*out, []byte(doc.markdown()), 0o644); err != nil {
 		return err
 	}
-	logf("wrote %s", *out)
+	logf("wrote %s after %s", *out, time.Since(start).Round(time.Second))
 	return nil
 }
 
-// suiteMarkdown renders the benchmarks document from the suite's results
-// (one per scenario and mode, in suiteScenarios × suiteModes order).
-func suiteMarkdown(results []*Result, bin, rev string) string {
+// suiteJSONPath is where -json-dir keeps a suite run's result.
+func suiteJSONPath(dir, name, mode string, rep int) string {
+	return filepath.Join(dir, fmt.Sprintf("%s-%s-%d.json", name, mode, rep+1))
+}
+
+// readJSON reads the results a -json-dir run kept: every repeat found of
+// each run of the selected scenarios.
+func (d *suiteDoc) readJSON(dir string) error {
+	d.repeat = 0
+	for _, r := range runsOf(d.scenarios) {
+		key := suiteKey(r.sc.name, r.mode)
+		for rep := 0; ; rep++ {
+			data, err := os.ReadFile(suiteJSONPath(dir, r.sc.name, r.mode, rep))
+			if errors.Is(err, os.ErrNotExist) && rep > 0 {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			var res Result
+			if err := json.Unmarshal(data, &res); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			d.results[key] = append(d.results[key], &res)
+		}
+		d.repeat = max(d.repeat, len(d.results[key]))
+	}
+	return nil
+}
+
+// medianOf is a figure's median over runs; ok is false if any run lacks
+// it.
+func medianOf(rs []*Result, value func(*Result) float64, known func(*Result) bool) (float64, bool) {
+	if len(rs) == 0 {
+		return 0, false
+	}
+	var xs []float64
+	for _, r := range rs {
+		if known != nil && !known(r) {
+			return 0, false
+		}
+		xs = append(xs, value(r))
+	}
+	return median(xs), true
+}
+
+// verdict is a target's outcome.
+type verdict struct {
+	scenario, label, want, got string
+	met, known                 bool
+}
+
+func (v verdict) word() string {
+	switch {
+	case !v.known:
+		return "n/a"
+	case v.met:
+		return "met"
+	default:
+		return "**not met**"
+	}
+}
+
+// verdicts checks a scenario's targets, and the goals against PocketBase
+// realtime where both ran.
+func (d *suiteDoc) verdicts(sc scenario) []verdict {
+	nat := d.results[suiteKey(sc.name, ModeNative)]
+	var out []verdict
+	for _, t := range sc.targets {
+		v := verdict{scenario: sc.name, label: t.label, want: fmt.Sprintf("%s %s%s", cmpSymbol(t.cmp), thousands(t.limit, t.prec), t.unit)}
+		if x, ok := medianOf(nat, t.value, nil); ok {
+			v.known, v.met, v.got = true, t.holds(x), thousands(x, t.prec)+t.unit
+		}
+		out = append(out, v)
+	}
+	pb := d.results[suiteKey(sc.name, ModeRealtime)]
+	if !sc.compare || len(nat) == 0 || len(pb) == 0 {
+		return out
+	}
+	ratioVerdict := func(label string, value func(*Result) float64, known func(*Result) bool, min float64) verdict {
+		v := verdict{scenario: sc.name, label: label, want: fmt.Sprintf("≥ %g×", min)}
+		x, ok1 := medianOf(nat, value, known)
+		y, ok2 := medianOf(pb, value, known)
+		if ok1 && ok2 && y > 0 {
+			r := x / y
+			v.known, v.met, v.got = true, r >= min, thousands(r, 1)+"×"
+		}
+		return v
+	}
+	hasCPU := func(r *Result) bool { return r.PID != 0 && r.ServerCPUSec > 0 }
+	out = append(out, ratioVerdict("deliveries per server CPU-second vs PocketBase", func(r *Result) float64 { return r.DeliveriesPerCPUSec }, hasCPU, 100))
+	pv := ratioVerdict("persisted messages/s vs PocketBase", func(r *Result) float64 { return r.PersistedPerSec }, nil, 5)
+	if keptUp(nat) && keptUp(pb) {
+		pv.known, pv.got = false, "both kept up with the offered rate"
+	}
+	out = append(out, pv)
+	lat := verdict{scenario: sc.name, label: "send→receive p99 vs PocketBase", want: "lower"}
+	x, ok1 := medianOf(nat, func(r *Result) float64 { return r.Delivery.P99 }, func(r *Result) bool { return r.Delivery.Count > 0 })
+	y, ok2 := medianOf(pb, func(r *Result) float64 { return r.Delivery.P99 }, func(r *Result) bool { return r.Delivery.Count > 0 })
+	if ok1 && ok2 {
+		lat.known, lat.met, lat.got = true, x < y, fmt.Sprintf("%s ms vs %s ms", thousands(x, 1), thousands(y, 1))
+	}
+	return append(out, lat)
+}
+
+// keptUp says whether every run sent at a steady rate all it planned:
+// then messages/s is the offered rate, not what the server can do.
+func keptUp(rs []*Result) bool {
+	for _, r := range rs {
+		if r.Config.Burst > 0 || r.Sent < r.Planned {
+			return false
+		}
+	}
+	return true
+}
+
+// markdown renders the benchmarks document.
+func (d *suiteDoc) markdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	m := results[0].Machine
-	day := results[0].Started.Format(time.DateOnly)
-
+	var first *Result
+	for _, sc := range d.scenarios {
+		if rs := d.results[suiteKey(sc.name, ModeNative)]; len(rs) > 0 && first == nil {
+			first = rs[0]
+		}
+	}
+	if first == nil {
+		return "# Load benchmarks\n\nNo results.\n"
+	}
+	m := first.Machine
 	p("# Load benchmarks\n\n")
 	version := ""
-	if rev != "" {
-		version = fmt.Sprintf(" (pocketchat at `%s`)", rev)
+	if d.rev != "" {
+		version = fmt.Sprintf(" (pocketchat at `%s`)", d.rev)
 	}
-	p("**Baseline, before the tuning levers of issue 6.** Measured on %s%s with `chatbench suite`\n", day, version)
-	p("(`cmd/chatbench`; `make bench-load` runs it and rewrites this file): the numbers below are that\n")
-	p("run's, unedited.\n")
-	p("Each scenario runs twice against the same server binary: through pocketchat's native WebSocket\n")
-	p("endpoint, and the way a plain PocketBase app would do it (subscribers on PocketBase's SSE\n")
-	p("`/api/realtime`, senders creating records with REST). The last column divides the first by the\n")
-	p("second.\n\n")
+	p("Measured on %s%s by `make bench`: the micro-benchmarks of `internal/`, then `chatbench suite`\n", first.Started.Format(time.DateOnly), version)
+	p("(`cmd/chatbench`), which rewrote this file. The numbers are that run's, unedited")
+	if d.repeat > 1 {
+		p("; every figure of the load runs is the median of %d runs", d.repeat)
+	}
+	p(".\n")
+	p("Load scenarios run against pocketchat's native WebSocket endpoint and, where it can be bounded in\n")
+	p("time, the way a plain PocketBase app would do it (subscribers on PocketBase's SSE `/api/realtime`,\n")
+	p("senders creating records with REST), against the same server binary.\n\n")
+
+	p("## Targets\n\n")
+	p("| scenario | goal | wanted | measured | |\n|---|---|---|--:|---|\n")
+	for _, sc := range d.scenarios {
+		for _, v := range d.verdicts(sc) {
+			got := v.got
+			if got == "" {
+				got = "–"
+			}
+			p("| %s | %s | %s | %s | %s |\n", sc.name, v.label, v.want, got, v.word())
+		}
+	}
+	p("\n")
 
 	p("## Machine\n\n")
 	p("| | |\n|---|---|\n")
@@ -152,22 +598,41 @@ func suiteMarkdown(results []*Result, bin, rev string) string {
 	p("| CPU model | %s |\n", m.Model)
 	p("| memory | %.1f GiB |\n", float64(m.MemoryMB)/1024)
 	p("| kernel | %s |\n", m.Kernel)
-	p("| Go (the tool; the server is built with the same toolchain) | %s |\n\n", m.GoVersion)
+	p("| open files (`ulimit -n`, soft = hard) | %s |\n", thousands(float64(first.FileLimit), 0))
+	p("| Go (the tool; the server is built with the same toolchain) | %s |\n", m.GoVersion)
+	if m.LoopbackFrameUS > 0 {
+		p("| loopback TCP: CPU per 400-byte frame written and read (both sides), one frame per write | %.1f µs |\n", m.LoopbackFrameUS)
+		p("| the same, 20 frames per write | %.2f µs |\n", m.LoopbackBatchedUS)
+	}
+	p("\n")
 	p("The server and the load tool share these cores: the tool's own CPU time is in the tables, and\n")
-	p("so is the CPU time of everything else that ran meanwhile (which should be near 0).\n\n")
+	p("so are the kernel's softirq time and the CPU time of everything else that ran meanwhile.\n\n")
 
 	p("## How it was run\n\n")
-	p("`make bench-load` builds `%s` and `bin/chatbench`, then runs these one after the other. Each\n", bin)
-	p("run starts the server afresh (`serve --http 127.0.0.1:<free port> --dir <data> --dev=false`,\n")
-	p("default settings, the JS hooks of `pb_hooks/` as `make run` has them) on one temporary data\n")
-	p("directory, so the bench users (`bench-00000@bench.invalid`, …) are created by the first run and\n")
-	p("reused; every run creates its own rooms and deletes them at the end.\n\n```sh\n")
-	for _, r := range results {
-		p("%s\n", r.Command)
+	p("`make bench` builds `%s` and `bin/chatbench`, runs the micro-benchmarks, then the load runs below\n", d.bin)
+	p("one after the other (`make bench BENCH_REPEAT=3` repeats each load run three times and reports medians).\n")
+	p("Each load run starts the server afresh (`serve --http 127.0.0.1:<free port> --dir <data> --dev=false`,\n")
+	p("default settings, the JS hooks of `pb_hooks/` as `make run` has them, the tool's open-files limit)\n")
+	p("on one temporary data directory. The bench users (`bench-00000@bench.invalid`, …) are created once, by\n")
+	p("the first run that needs them (with bcrypt's lowest cost while they are created: the measured traffic\n")
+	p("never checks a password), and every run gets their tokens by superuser impersonation; every run\n")
+	p("creates its own rooms and deletes them at the end.\n\n```sh\n")
+	for _, r := range runsOf(d.scenarios) {
+		if rs := d.results[suiteKey(r.sc.name, r.mode)]; len(rs) > 0 {
+			p("%s\n", rs[0].Command)
+		}
 	}
 	p("```\n\n")
+	p("Each run's raw result is kept as JSON in `bin/bench-results/`; `bin/chatbench suite -from-json\n")
+	p("bin/bench-results -micro bin/bench-micro.txt` writes this document again from them.\n\n")
 	p("Against a server you started yourself: `go run ./cmd/chatbench -url http://127.0.0.1:8090\n")
 	p("-su-email … -su-password … [scenario flags]` (`-h` lists them; `-json FILE` keeps the result).\n\n")
+
+	if len(d.micro) > 0 {
+		p("## Micro-benchmarks\n\n")
+		p("`go test -run='^$' -bench=. -benchmem -count=%d ./internal/...`: the median of the %d runs of each.\n\n", microRuns(d.micro), microRuns(d.micro))
+		p("%s\n", microMarkdown(d.micro))
+	}
 
 	p("## What the figures mean\n\n")
 	p("- **messages acked**: native: an `ack` frame (sent after the commit); PocketBase: a 2xx answer to\n")
@@ -176,46 +641,109 @@ func suiteMarkdown(results []*Result, bin, rev string) string {
 	p("  connection included). **lost**: expected but never received. **duplicated**: received twice.\n")
 	p("  **out of order**: a message received after one with a higher `seq` of the same room, or after a\n")
 	p("  later message of the same sender.\n")
-	p("- **deliveries/s**: received deliveries ÷ (first send → last delivery); **acked messages/s**:\n")
-	p("  acked ÷ (first send → last ack). Under a steady load both follow the offered rate as long as\n")
-	p("  the server keeps up; a sender that falls behind catches up but sends nothing after the\n")
-	p("  duration, so *messages sent* < *planned* means the server could not keep up.\n")
-	p("- **latencies**: from the send (the time is in the message text) to the arrival of the message\n")
-	p("  event at each receiver, and to the ack. The tool's own scheduling is included.\n")
+	p("- **deliveries/s**: received deliveries ÷ (first send → last delivery); **acked** and **persisted\n")
+	p("  messages/s**: acked (persisted) ÷ (first send → last ack). Under a steady load they follow the\n")
+	p("  offered rate as long as the server keeps up; a sender that falls behind catches up but sends\n")
+	p("  nothing after the duration, so *messages sent* < *planned* means the server could not keep up.\n")
+	p("- **in flight**: where a scenario bounds the messages sent and not yet answered (`-inflight`), a\n")
+	p("  sender waits for a free slot: that keeps a run against a server that cannot keep up bounded in\n")
+	p("  time (the backlog when the senders stop is at most that many messages). The wait counts in\n")
+	p("  the latencies (below).\n")
+	p("- **latencies**: from the send to the arrival of the message event at each receiver, and to the\n")
+	p("  ack. At a steady rate a sender more than 5 ms behind its schedule (held back by `-inflight` or\n")
+	p("  by a server that answers slowly) counts from the scheduled time instead, so falling behind\n")
+	p("  shows in the latencies rather than hiding in the send times. The tool's own scheduling is\n")
+	p("  included.\n")
 	p("- **server CPU**: user + system time of the server process (`/proc/<pid>/stat`) from the first\n")
-	p("  send until every delivery arrived. **memory per connection**: the server's VmRSS after all\n")
-	p("  connections joined minus before connecting, ÷ connections; coarse at a few hundred\n")
-	p("  connections, since the Go heap grows in steps.\n")
+	p("  send until every delivery arrived. **memory per connection (RSS)**: the server's VmRSS after all\n")
+	p("  connections joined (idle: after they sat) minus before connecting, ÷ connections; coarse at a few\n")
+	p("  hundred connections, since the Go heap grows in steps. **heap + stacks**: the same from the Go\n")
+	p("  runtime's heap and stacks in use (`/api/chat/metrics`), without the garbage collector's slack.\n")
+	p("- **messages per commit**, **slow-client drops**: the server's own counters over the measured\n")
+	p("  phase (`pocketchat_commit_batch_size`, `pocketchat_slow_client_drops_total`).\n")
+	p("- **tool CPU per delivery**: the tool's CPU time in the measured phase ÷ deliveries (sending and\n")
+	p("  reading acks included): what measuring costs, on the same cores. Much of it is the kernel's:\n")
+	p("  see *loopback TCP* under Machine: a frame that arrives alone costs the tool a read of its own,\n")
+	p("  while frames the server writes together are read together.\n")
+	p("- **kernel softirq**: the machine's softirq time (`/proc/stat`); on loopback that is much of the\n")
+	p("  network stack's work for the server and the tool alike. It overlaps the other CPU figures: a\n")
+	p("  softirq tick is also charged to the process it interrupted. **other processes**: the machine's\n")
+	p("  busy time less the server's, the tool's and the hypervisor's steal; softirq work done outside\n")
+	p("  both processes (`ksoftirqd`) lands there too. Near 0 on a quiet machine.\n")
 	p("- **ratio**: above 1 pocketchat has more of it (good for throughput and deliveries per\n")
 	p("  CPU-second); below 1 less (good for latency, CPU, memory).\n")
 	p("- pocketbase-realtime senders wait for each create request's answer before sending the next\n")
-	p("  (one HTTP/1.1 connection per sender), while native senders pipeline their frames on the\n")
-	p("  socket: in a burst, native latencies include the wait behind the sender's earlier messages,\n")
-	p("  PocketBase ones do not.\n\n")
+	p("  (one HTTP/1.1 connection per sender), while native senders pipeline their frames on the socket.\n\n")
 
-	for i, sc := range suiteScenarios {
-		pair := results[i*len(suiteModes) : (i+1)*len(suiteModes)]
-		nat, pb := pair[0], pair[1]
+	for _, sc := range d.scenarios {
+		nat := d.results[suiteKey(sc.name, ModeNative)]
+		pb := d.results[suiteKey(sc.name, ModeRealtime)]
+		if len(nat) == 0 {
+			continue
+		}
 		p("## %s\n\n%s\n\n", sc.title, sc.about)
-		p("| figure | pocketchat (native WebSocket) | PocketBase realtime (SSE + REST) | pocketchat / PocketBase |\n")
-		p("|---|--:|--:|--:|\n")
-		for _, f := range figures {
-			p("| %s | %s | %s | %s |\n", f.label, f.format(nat), f.format(pb), ratio(f, nat, pb))
+		if sc.pb != nil && sc.pb.note != "" && len(pb) > 0 {
+			p("%s\n\n", sc.pb.note)
+		}
+		if len(pb) > 0 {
+			p("| figure | pocketchat (native WebSocket) | PocketBase realtime (SSE + REST) | pocketchat / PocketBase |\n")
+			p("|---|--:|--:|--:|\n")
+			for _, f := range figures {
+				if f.shown(nat[0]) {
+					p("| %s | %s | %s | %s |\n", f.label, f.formatMedian(nat), f.formatMedian(pb), ratioOfMedians(f, nat, pb))
+				}
+			}
+		} else {
+			p("| figure | pocketchat (native WebSocket) |\n|---|--:|\n")
+			for _, f := range figures {
+				if f.shown(nat[0]) {
+					p("| %s | %s |\n", f.label, f.formatMedian(nat))
+				}
+			}
 		}
 		p("\n")
-		if pb.Sent < pb.Planned {
-			p("PocketBase realtime sent %d of the %d planned messages: the server could not keep up with the\n", pb.Sent, pb.Planned)
-			p("offered load (its CPU was busy %.0f%% of the measured phase on %d cores).\n\n",
-				100*pb.ServerCPUSec/pb.MeasuredSec/float64(max(pb.Machine.CPUs, 1)), pb.Machine.CPUs)
+		vs := d.verdicts(sc)
+		if len(vs) > 0 {
+			p("Targets:\n\n")
+			for _, v := range vs {
+				got := v.got
+				if got == "" {
+					got = "unknown"
+				}
+				p("- %s %s: %s, %s\n", v.label, v.want, got, strings.Trim(v.word(), "*"))
+			}
+			p("\n")
 		}
-		if pb.OutOfOrder > 0 {
-			p("PocketBase realtime delivered %d messages out of order: it hands every event to every\n", pb.OutOfOrder)
-			p("subscriber on a goroutine of its own (`routine.FireAndForget` in `apis/realtime.go`), so\n")
-			p("nothing keeps a subscriber's events in commit order.\n\n")
+		for _, r := range pb {
+			if r.Sent < r.Planned && r.Config.Burst == 0 {
+				p("PocketBase realtime sent %d of the %d planned messages: the server could not keep up with the\n", r.Sent, r.Planned)
+				p("offered load (its CPU was busy %.0f%% of the measured phase on %d cores).\n\n",
+					100*r.ServerCPUSec/r.MeasuredSec/float64(max(r.Machine.CPUs, 1)), r.Machine.CPUs)
+				break
+			}
 		}
-		for _, r := range pair {
-			if lines := r.extraLines(); len(lines) > 0 {
-				p("%s:\n\n", modeTitle(r.Mode))
+		for _, r := range pb {
+			if r.OutOfOrder > 0 {
+				noun := "messages"
+				if r.OutOfOrder == 1 {
+					noun = "message"
+				}
+				p("PocketBase realtime delivered %s %s out of order: it hands every event to every\n", thousands(float64(r.OutOfOrder), 0), noun)
+				p("subscriber on a goroutine of its own (`routine.FireAndForget` in `apis/realtime.go`), so\n")
+				p("nothing keeps a subscriber's events in commit order.\n\n")
+				break
+			}
+		}
+		for _, rs := range [][]*Result{nat, pb} {
+			for i, r := range rs {
+				lines := append([]string{fmt.Sprintf("set-up: %s users (%s created) in %.1f s, %s connections opened in %.1f s",
+					thousands(float64(r.Config.Users), 0), thousands(float64(r.UsersCreated), 0), r.UsersSec,
+					thousands(float64(r.ConnsHeld), 0), r.ConnectSec)}, r.extraLines()...)
+				label := modeTitle(r.Mode)
+				if len(rs) > 1 {
+					label += fmt.Sprintf(", run %d", i+1)
+				}
+				p("%s:\n\n", label)
 				for _, l := range lines {
 					p("- %s\n", l)
 				}
@@ -233,13 +761,26 @@ func modeTitle(mode string) string {
 	return "PocketBase realtime"
 }
 
-// ratio is a's figure divided by b's, or – when either is unknown or b's
-// is zero.
-func ratio(f figure, a, b *Result) string {
-	if f.noRatio || f.known != nil && (!f.known(a) || !f.known(b)) {
+// formatMedian is the figure's median over rs, or n/a.
+func (f figure) formatMedian(rs []*Result) string {
+	v, ok := medianOf(rs, f.value, f.known)
+	if !ok {
+		return "n/a"
+	}
+	return thousands(v, f.prec) + f.unit
+}
+
+// ratioOfMedians is a's median divided by b's, or – when either is
+// unknown or b's is zero.
+func ratioOfMedians(f figure, a, b []*Result) string {
+	if f.noRatio {
 		return "–"
 	}
-	x, y := f.value(a), f.value(b)
+	x, ok1 := medianOf(a, f.value, f.known)
+	y, ok2 := medianOf(b, f.value, f.known)
+	if !ok1 || !ok2 {
+		return "–"
+	}
 	if y == 0 {
 		if x == 0 {
 			return "="
@@ -255,7 +796,7 @@ func ratio(f figure, a, b *Result) string {
 	case r < 10:
 		return fmt.Sprintf("%.2f", r)
 	default:
-		return fmt.Sprintf("%.0f", r)
+		return thousands(r, 0)
 	}
 }
 
@@ -269,28 +810,27 @@ func smallRatio(r float64) string {
 	return fmt.Sprintf("%.*f", decimals, r)
 }
 
-// suiteJSONPath is where -json-dir keeps a suite run's result.
-func suiteJSONPath(dir, name, mode string) string {
-	return filepath.Join(dir, fmt.Sprintf("%s-%s.json", name, mode))
-}
-
-// readSuiteResults reads the results a -json-dir run kept, in the order
-// suiteMarkdown expects.
-func readSuiteResults(dir string) ([]*Result, error) {
-	var results []*Result
-	for _, sc := range suiteScenarios {
-		name := sc.args[slices.Index(sc.args, "-name")+1]
-		for _, mode := range suiteModes {
-			data, err := os.ReadFile(suiteJSONPath(dir, name, mode))
-			if err != nil {
-				return nil, err
-			}
-			var r Result
-			if err := json.Unmarshal(data, &r); err != nil {
-				return nil, fmt.Errorf("%s-%s: %w", name, mode, err)
-			}
-			results = append(results, &r)
-		}
+// thousands formats v with prec decimals and commas between thousands
+// (from 10,000 on: 2000 stays 2000, as a year would).
+func thousands(v float64, prec int) string {
+	s := fmt.Sprintf("%.*f", prec, v)
+	if math.Abs(v) < 10_000 {
+		return s
 	}
-	return results, nil
+	sign := ""
+	if s[0] == '-' {
+		sign, s = "-", s[1:]
+	}
+	intPart, frac, _ := strings.Cut(s, ".")
+	var b strings.Builder
+	for i, c := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if frac != "" {
+		b.WriteString("." + frac)
+	}
+	return sign + b.String()
 }

@@ -251,10 +251,14 @@ func TestMetricsSlowClient(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The CONNECT reply and hello take two places in the queue: the
+	// events that fill the rest and the one that overflows it are
+	// counted. Whether later ones still reach the session before it
+	// unregisters depends on timing.
 	scrapeUntil(t, a, "the slow client dropped", func(m map[string]float64) bool {
 		return m[`pocketchat_slow_client_drops_total{transport="socketio"}`] == 1 &&
 			m[`pocketchat_connections_open{transport="socketio"}`] == 0 &&
 			m[`pocketchat_slow_client_drops_total{transport="native"}`] == 0 &&
-			m["pocketchat_deliveries_total"] >= queue
+			m["pocketchat_deliveries_total"] >= queue-1
 	})
 }
