@@ -1000,17 +1000,10 @@ func stress(t *testing.T, cfg hub.Config) {
 	}
 }
 
-// Presence stays consistent under concurrency: watching a room, an
-// observer sees each user's online and offline notices alternate, starting
-// with online, and ends with everybody offline. Several connections of
-// one user joining and leaving at once make transitions race; the notices
-// must still be published in the order of the transitions.
-func TestConcurrentPresenceConsistent(t *testing.T) {
-	const users, conns, rounds = 6, 3, 300
-	h := newHub(t)
-	obs := register(h, "observer")
-	h.Join("room", obs, user("observer", "Observer"))
-
+// churn runs conns connections of each of users users (ids u0…), each
+// joining and leaving "room" rounds times at once with the others, then
+// joining a last time and unregistering; it returns when all are done.
+func churn(h *hub.Hub, users, conns, rounds int) {
 	var wg sync.WaitGroup
 	for u := range users {
 		uid := fmt.Sprintf("u%d", u)
@@ -1027,6 +1020,20 @@ func TestConcurrentPresenceConsistent(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// Presence stays consistent under concurrency: watching a room, an
+// observer sees each user's online and offline notices alternate, starting
+// with online, and ends with everybody offline. Several connections of
+// one user joining and leaving at once make transitions race; the notices
+// must still be published in the order of the transitions.
+func TestConcurrentPresenceConsistent(t *testing.T) {
+	const users, conns, rounds = 6, 3, 300
+	h := newHub(t)
+	obs := register(h, "observer")
+	h.Join("room", obs, user("observer", "Observer"))
+
+	churn(h, users, conns, rounds)
 
 	status := map[string]string{}
 	bad := 0

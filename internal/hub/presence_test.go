@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -413,22 +412,7 @@ func TestConcurrentPresenceAcrossLimit(t *testing.T) {
 	obs := register(h, "observer")
 	h.Join("room", obs, user("observer", "Observer"))
 
-	var wg sync.WaitGroup
-	for u := range users {
-		uid := fmt.Sprintf("u%d", u)
-		for range conns {
-			s := register(h, uid)
-			wg.Go(func() {
-				for range rounds {
-					h.Join("room", s, user(uid, uid))
-					h.Leave("room", s)
-				}
-				h.Join("room", s, user(uid, uid))
-				h.Unregister(s)
-			})
-		}
-	}
-	wg.Wait()
+	churn(h, users, conns, rounds)
 
 	// A count update's goroutine may still be publishing notices the
 	// workers queued: wait for the observer to settle.
