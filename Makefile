@@ -64,6 +64,7 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzDecodeBinaryPayload$$' -fuzztime=$(FUZZTIME) ./internal/engineio/
 	go test -run='^$$' -fuzz='^FuzzDecodePacket$$' -fuzztime=$(FUZZTIME) ./internal/socketio/
 	go test -run='^$$' -fuzz='^FuzzDecodeEvent$$' -fuzztime=$(FUZZTIME) ./internal/socketio/
+	go test -run='^$$' -fuzz='^FuzzFrameReader$$' -fuzztime=$(FUZZTIME) ./internal/ws/
 
 # The micro-benchmarks of internal/ (-count=$(BENCH_COUNT); the document
 # keeps each one's median), then the load tool (cmd/chatbench) on its fixed

@@ -165,9 +165,9 @@ type presence struct {
 
 type connShard struct {
 	mu    sync.Mutex
-	conns map[Subscriber]map[string]struct{} // connection → rooms joined
-	users map[string][]Subscriber            // user id → connections
-	snap  atomic.Pointer[[]Subscriber]       // every connection, for broadcasts
+	conns map[Subscriber][]string      // connection → rooms joined (few: a slice is smaller than a set)
+	users map[string][]Subscriber      // user id → connections
+	snap  atomic.Pointer[[]Subscriber] // every connection, for broadcasts
 }
 
 // New returns a hub that delivers what b carries. The hub subscribes to b
@@ -189,7 +189,7 @@ func New(b Broker, cfg Config) *Hub {
 		h.rooms[i].rooms = make(map[string]*room)
 	}
 	for i := range h.conns {
-		h.conns[i].conns = make(map[Subscriber]map[string]struct{})
+		h.conns[i].conns = make(map[Subscriber][]string)
 		h.conns[i].users = make(map[string][]Subscriber)
 	}
 	h.unsub = b.Subscribe(h.deliver)
@@ -234,7 +234,7 @@ func (h *Hub) Register(sub Subscriber) {
 	if _, ok := s.conns[sub]; ok {
 		return
 	}
-	s.conns[sub] = make(map[string]struct{})
+	s.conns[sub] = nil // no room joined yet
 	if uid := sub.UserID(); uid != "" {
 		s.users[uid] = append(s.users[uid], sub)
 	}
@@ -274,7 +274,7 @@ func (h *Hub) Unregister(sub Subscriber) {
 	s.refreshSnap()
 	h.count.Add(-1)
 	var noticed [numShards]bool
-	for id := range joined {
+	for _, id := range joined {
 		if h.leaveRoom(id, sub) {
 			noticed[h.roomShardIndex(id)] = true
 		}
@@ -315,14 +315,13 @@ func (h *Hub) Join(roomID string, sub Subscriber, user chat.User) Roster {
 	s.mu.Lock()
 	rooms, ok := s.conns[sub]
 	if ok {
-		_, already := rooms[roomID]
-		ok = !already
+		ok = !slices.Contains(rooms, roomID)
 	}
 	if !ok {
 		s.mu.Unlock()
 		return h.roster(roomID)
 	}
-	rooms[roomID] = struct{}{}
+	s.conns[sub] = append(rooms, roomID)
 	roster, noticed := h.joinRoom(roomID, sub, user)
 	s.mu.Unlock()
 
@@ -392,15 +391,13 @@ func (h *Hub) joined(rs *roomShard, roomID string, r *room, user chat.User) (not
 func (h *Hub) Leave(roomID string, sub Subscriber) bool {
 	s := h.connShardFor(sub.UserID(), sub)
 	s.mu.Lock()
-	rooms, ok := s.conns[sub]
-	if ok {
-		_, ok = rooms[roomID]
-	}
-	if !ok {
+	rooms := s.conns[sub]
+	i := slices.Index(rooms, roomID)
+	if i < 0 {
 		s.mu.Unlock()
 		return false
 	}
-	delete(rooms, roomID)
+	s.conns[sub] = slices.Delete(rooms, i, i+1)
 	noticed := h.leaveRoom(roomID, sub)
 	s.mu.Unlock()
 	if noticed {
@@ -540,8 +537,7 @@ func (h *Hub) Joined(roomID string, sub Subscriber) bool {
 	s := h.connShardFor(sub.UserID(), sub)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.conns[sub][roomID]
-	return ok
+	return slices.Contains(s.conns[sub], roomID)
 }
 
 // Online lists every user with at least one connection in the room, by

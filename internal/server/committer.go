@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -63,6 +64,13 @@ type committer struct {
 	// validate saves with app.Save (full validation) instead: the
 	// baseline of the benchmarks.
 	validate bool
+	// ckpt, if set, checkpoints the WAL after commits, and the batches'
+	// connection does not (see checkpointer).
+	ckpt *checkpointer
+	// deletes counts record deletes (relCache); rels is the run
+	// goroutine's.
+	deletes atomic.Uint64
+	rels    relCache
 
 	mu      sync.Mutex
 	queue   []*pending
@@ -100,6 +108,7 @@ func newCommitter(app core.App, m *metrics, maxBatch int, wait time.Duration) *c
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}
+	c.rels.gen = &c.deletes
 	go c.run()
 	return c
 }
@@ -245,8 +254,16 @@ func (c *committer) save(batch []*pending) (saved int) {
 			committed = err == nil
 			return nil
 		})
+		if c.ckpt != nil {
+			if err := noAutoCheckpoint(tx); err != nil {
+				c.app.Logger().Warn("chat: could not turn SQLite's auto-checkpoint off", "error", err)
+			}
+		}
 		return c.saveAll(tx, live)
 	})
+	if committed && c.ckpt != nil {
+		c.ckpt.committed()
+	}
 	if txErr != nil && !errors.Is(txErr, errMessageFailed) {
 		// The commit failed, or an after-commit hook did: then the
 		// messages are stored, and acknowledged all the same.
@@ -282,7 +299,7 @@ func (c *committer) saveAll(tx core.App, batch []*pending) error {
 	var checks *batchChecks
 	if !c.validate {
 		var err error
-		if checks, err = checkRelations(tx, batch); err != nil {
+		if checks, err = checkRelations(tx, batch, &c.rels); err != nil {
 			return err
 		}
 	}
@@ -353,9 +370,52 @@ type batchChecks struct {
 // committer without validation; checkMessage validates it.
 type batchChecksKey struct{}
 
-// checkRelations looks up, with one query per relation field, which of
-// the ids the batch's messages point to exist.
-func checkRelations(tx core.App, batch []*pending) (*batchChecks, error) {
+// relCache remembers which records the messages' relations pointed to
+// and were found, so that a busy room's author and room are looked up
+// once, not once per batch: the lookup is a tenth of a busy server's CPU.
+// A record that existed still exists as long as no record was deleted
+// since: gen counts deletes (of any collection), bumped inside the delete's
+// transaction (OnRecordDeleteExecute). The app has one writer connection,
+// so a batch's transaction starts only after any delete has committed or
+// rolled back, and sees its bump. The cache is the committer goroutine's.
+type relCache struct {
+	gen   *atomic.Uint64
+	seen  uint64                     // gen when ids was filled
+	ids   map[string]map[string]bool // relation collection id → ids found
+	count int
+}
+
+// relCacheMax bounds the ids remembered; past it the cache starts over.
+const relCacheMax = 100_000
+
+// valid returns the ids known for a collection, dropping everything if a
+// delete happened since.
+func (r *relCache) known(colID string) map[string]bool {
+	if g := r.gen.Load(); g != r.seen || r.count > relCacheMax {
+		r.ids, r.seen, r.count = nil, g, 0
+	}
+	return r.ids[colID]
+}
+
+func (r *relCache) add(colID, id string) {
+	if r.ids == nil {
+		r.ids = make(map[string]map[string]bool)
+	}
+	m := r.ids[colID]
+	if m == nil {
+		m = make(map[string]bool)
+		r.ids[colID] = m
+	}
+	if !m[id] {
+		m[id] = true
+		r.count++
+	}
+}
+
+// checkRelations finds which of the ids the batch's messages point to
+// exist: from the cache, and with one query per relation field for the
+// others.
+func checkRelations(tx core.App, batch []*pending, cache *relCache) (*batchChecks, error) {
 	checks := &batchChecks{exist: make(map[string]map[string]bool)}
 	col := batch[0].rec.Collection()
 	for _, f := range col.Fields {
@@ -363,19 +423,25 @@ func checkRelations(tx core.App, batch []*pending) (*batchChecks, error) {
 		if !ok {
 			continue
 		}
+		known := cache.known(rf.CollectionId)
+		exist := make(map[string]bool)
 		var ids []any
-		seen := make(map[string]bool)
 		for _, p := range batch {
 			if p.rec.Collection().Id != col.Id {
 				continue // checkMessage runs the full validator for it
 			}
 			for _, id := range list.ToUniqueStringSlice(p.rec.GetRaw(rf.Name)) {
-				if !seen[id] {
-					seen[id] = true
+				switch _, asked := exist[id]; {
+				case asked:
+				case known[id]:
+					exist[id] = true
+				default:
+					exist[id] = false
 					ids = append(ids, id)
 				}
 			}
 		}
+		checks.exist[rf.Name] = exist
 		if len(ids) == 0 {
 			continue
 		}
@@ -387,11 +453,10 @@ func checkRelations(tx core.App, batch []*pending) (*batchChecks, error) {
 		if err := tx.DB().Select("id").From(rel.Name).Where(dbx.In("id", ids...)).Column(&found); err != nil {
 			return nil, err
 		}
-		exist := make(map[string]bool, len(found))
 		for _, id := range found {
 			exist[id] = true
+			cache.add(rf.CollectionId, id)
 		}
-		checks.exist[rf.Name] = exist
 	}
 	return checks, nil
 }
@@ -436,10 +501,21 @@ func (b *batchChecks) known(rf *core.RelationField, rec *core.Record) bool {
 // trigger's final handler), so what is queued is still committed.
 func (s *Server) bindCommitter() {
 	s.store.commits = newCommitter(s.app, s.metrics, s.cfg.CommitBatch, s.cfg.CommitWait)
+	if s.cfg.CheckpointEvery > 0 {
+		s.store.commits.ckpt = newCheckpointer(s.app, s.metrics, s.cfg.CheckpointEvery)
+	}
 	s.app.OnRecordCreateExecute(colMessages).BindFunc(checkMessage)
+	// Any collection: an operator may add relations to the messages.
+	s.app.OnRecordDeleteExecute().BindFunc(func(e *core.RecordEvent) error {
+		s.store.commits.deletes.Add(1) // before the delete commits
+		return e.Next()
+	})
 	s.app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{
 		Func: func(e *core.TerminateEvent) error {
 			s.store.commits.close()
+			if k := s.store.commits.ckpt; k != nil {
+				k.close()
+			}
 			return e.Next()
 		},
 		Priority: 1,

@@ -605,3 +605,46 @@ func benchmarkCommit(b *testing.B, senders int, setup func(*storeFixture) sender
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }
+
+// The committer remembers the rooms and authors it found, but a record
+// deleted since is looked up again: a message to a deleted room, or by a
+// deleted user, fails and is not stored, also when the room and the user
+// were found for an earlier batch.
+func TestCommitterRelationsAfterDeletes(t *testing.T) {
+	t.Parallel()
+	f := newStoreFixture(t)
+	alice, _ := f.newUser(t, "Alice")
+	bob, bobRec := f.newUser(t, "Bob")
+	room, roomRec := f.newRoom(t, "doomed", chat.KindPrivate, alice.ID, bob.ID)
+	other, _ := f.newRoom(t, "other", chat.KindPrivate, alice.ID, bob.ID)
+
+	for _, author := range []chat.User{alice, bob} {
+		if _, err := f.createMessage(context.Background(), author, room.ID, "hello"); err != nil {
+			t.Fatalf("message before the deletes: %v", err)
+		}
+	}
+	if err := f.app.Delete(roomRec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.createMessage(context.Background(), alice, room.ID, "into the void"); chat.ErrorCode(err) != chat.CodeBadRequest {
+		t.Errorf("message to the deleted room: %v, want code %s", err, chat.CodeBadRequest)
+	}
+	if _, err := f.createMessage(context.Background(), bob, other.ID, "still here"); err != nil {
+		t.Errorf("message to another room after the delete: %v", err)
+	}
+	if err := f.app.Delete(bobRec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.createMessage(context.Background(), bob, other.ID, "ghost"); chat.ErrorCode(err) != chat.CodeBadRequest {
+		t.Errorf("message by the deleted user: %v, want code %s", err, chat.CodeBadRequest)
+	}
+	if _, err := f.createMessage(context.Background(), alice, other.ID, "alice again"); err != nil {
+		t.Errorf("message by a user not deleted: %v", err)
+	}
+	if n := len(f.storedIDs(t, room.ID)); n != 0 {
+		t.Errorf("%d messages left in the deleted room, want 0 (cascade, and nothing after)", n)
+	}
+	if got := len(f.storedIDs(t, other.ID)); got != 2 {
+		t.Errorf("%d messages in the other room, want 2", got)
+	}
+}

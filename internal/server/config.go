@@ -37,6 +37,10 @@ type Config struct {
 	ShutdownWait time.Duration
 	// WS tunes every WebSocket connection (frame limit, queue, keepalive).
 	WS ws.Config
+	// WSPoll reads idle native WebSockets through one epoll poller
+	// (ws.Poller) instead of a goroutine each: a quiet connection then
+	// holds no goroutine stack and no read buffer.
+	WSPoll bool
 	// Public is the file system served at "/" (the browser client); nil
 	// serves nothing there.
 	Public fs.FS
@@ -63,12 +67,19 @@ type Config struct {
 	// messages before it commits: bigger batches for a little latency.
 	// 0 commits at once whatever is queued.
 	CommitWait time.Duration
+	// CheckpointEvery: the group commit leaves SQLite's WAL checkpoints to
+	// a background goroutine, which runs one this long after commits
+	// (checkpoint.go). 0 lets SQLite checkpoint after commits itself.
+	CheckpointEvery time.Duration
 }
 
 // Bounds of the group commit's settings.
 const (
 	maxCommitBatch = 4096        // one IN (...) list per relation field must stay small
 	maxCommitWait  = time.Second // beyond that, a send would feel stuck
+	// maxCheckpointEvery: beyond that the WAL grows to tens of thousands
+	// of pages under load, and reads slow down.
+	maxCheckpointEvery = 10 * time.Second
 )
 
 // maxPresenceLimit bounds CHAT_PRESENCE_LIMIT: a joined reply lists up
@@ -91,10 +102,12 @@ func DefaultConfig() Config {
 			MaxFrame:   ws.DefaultMaxFrame,
 			Queue:      ws.DefaultQueue,
 		},
-		HooksPool:   4,
-		Banner:      true,
-		Bot:         defaultBotConfig(),
-		CommitBatch: defaultCommitBatch,
+		WSPoll:          true,
+		HooksPool:       4,
+		Banner:          true,
+		Bot:             defaultBotConfig(),
+		CommitBatch:     defaultCommitBatch,
+		CheckpointEvery: checkpointEvery,
 	}
 }
 
@@ -121,6 +134,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.WS.PingPeriod = r.duration("CHAT_WS_PING", c.WS.PingPeriod)
 	c.WS.PongWait = r.duration("CHAT_WS_PONG_WAIT", c.WS.PongWait)
 	c.WS.WriteWait = r.duration("CHAT_WS_WRITE_WAIT", c.WS.WriteWait)
+	c.WSPoll = r.bool("CHAT_WS_POLL", c.WSPoll)
 	c.PublicDir = getenv("CHAT_PUBLIC_DIR")
 	c.HooksDir = getenv("CHAT_HOOKS_DIR")
 	c.HooksPool = r.int("CHAT_HOOKS_POOL", c.HooksPool, 0, 1000)
@@ -128,6 +142,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.MetricsToken = getenv("CHAT_METRICS_TOKEN")
 	c.CommitBatch = r.int("CHAT_COMMIT_BATCH", c.CommitBatch, 1, maxCommitBatch)
 	c.CommitWait = r.durationIn("CHAT_COMMIT_WAIT", c.CommitWait, 0, maxCommitWait)
+	c.CheckpointEvery = r.durationIn("CHAT_CHECKPOINT_EVERY", c.CheckpointEvery, 0, maxCheckpointEvery)
 	if c.WS.PingPeriod >= c.WS.PongWait {
 		r.errs = append(r.errs, fmt.Sprintf("CHAT_WS_PING (%s) must be shorter than CHAT_WS_PONG_WAIT (%s)", c.WS.PingPeriod, c.WS.PongWait))
 	}

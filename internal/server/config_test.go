@@ -37,6 +37,7 @@ func TestConfigDefaults(t *testing.T) {
 			MaxFrame:   64 << 10,
 			Queue:      512,
 		},
+		WSPoll:    true,
 		HooksPool: 4,
 		Banner:    true,
 		Bot: server.BotConfig{
@@ -50,7 +51,8 @@ func TestConfigDefaults(t *testing.T) {
 			UserRate: 5,
 			RoomRate: 20,
 		},
-		CommitBatch: 256,
+		CommitBatch:     256,
+		CheckpointEvery: 250 * time.Millisecond,
 	}
 	if len(c.Bot.Aliases) != 0 {
 		t.Errorf("default bot aliases = %q, want none", c.Bot.Aliases)
@@ -62,23 +64,25 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestConfigFromEnvEveryVariable(t *testing.T) {
 	c, err := server.ConfigFromEnv(envMap(map[string]string{
-		"CHAT_ALLOWED_ORIGINS": "https://chat.example.com,http://localhost:5173",
-		"CHAT_GUESTS":          "false",
-		"CHAT_HISTORY_PAGE":    "20",
-		"CHAT_PRESENCE_LIMIT":  "3",
-		"CHAT_MAX_TEXT":        "500",
-		"CHAT_TICKET_TTL":      "45s",
-		"CHAT_SHUTDOWN_WAIT":   "1m",
-		"CHAT_WS_MAX_FRAME":    "1024",
-		"CHAT_WS_QUEUE":        "16",
-		"CHAT_WS_PING":         "5s",
-		"CHAT_WS_PONG_WAIT":    "12s",
-		"CHAT_WS_WRITE_WAIT":   "3s",
-		"CHAT_PUBLIC_DIR":      "/srv/chat/public",
-		"CHAT_HOOKS_DIR":       "/srv/chat/hooks",
-		"CHAT_HOOKS_POOL":      "0",
-		"CHAT_COMMIT_BATCH":    "32",
-		"CHAT_COMMIT_WAIT":     "2ms",
+		"CHAT_ALLOWED_ORIGINS":  "https://chat.example.com,http://localhost:5173",
+		"CHAT_GUESTS":           "false",
+		"CHAT_HISTORY_PAGE":     "20",
+		"CHAT_PRESENCE_LIMIT":   "3",
+		"CHAT_MAX_TEXT":         "500",
+		"CHAT_TICKET_TTL":       "45s",
+		"CHAT_SHUTDOWN_WAIT":    "1m",
+		"CHAT_WS_MAX_FRAME":     "1024",
+		"CHAT_WS_QUEUE":         "16",
+		"CHAT_WS_PING":          "5s",
+		"CHAT_WS_PONG_WAIT":     "12s",
+		"CHAT_WS_WRITE_WAIT":    "3s",
+		"CHAT_PUBLIC_DIR":       "/srv/chat/public",
+		"CHAT_HOOKS_DIR":        "/srv/chat/hooks",
+		"CHAT_HOOKS_POOL":       "0",
+		"CHAT_COMMIT_BATCH":     "32",
+		"CHAT_COMMIT_WAIT":      "2ms",
+		"CHAT_WS_POLL":          "false",
+		"CHAT_CHECKPOINT_EVERY": "1s",
 	}))
 	if err != nil {
 		t.Fatalf("ConfigFromEnv error: %v", err)
@@ -98,13 +102,14 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 			MaxFrame:   1024,
 			Queue:      16,
 		},
-		PublicDir:   "/srv/chat/public",
-		HooksDir:    "/srv/chat/hooks",
-		HooksPool:   0,
-		Banner:      true,
-		Bot:         server.DefaultConfig().Bot, // CHAT_BOT_* are covered by the bot's config tests
-		CommitBatch: 32,
-		CommitWait:  2 * time.Millisecond,
+		PublicDir:       "/srv/chat/public",
+		HooksDir:        "/srv/chat/hooks",
+		HooksPool:       0,
+		Banner:          true,
+		Bot:             server.DefaultConfig().Bot, // CHAT_BOT_* are covered by the bot's config tests
+		CommitBatch:     32,
+		CommitWait:      2 * time.Millisecond,
+		CheckpointEvery: time.Second,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("ConfigFromEnv =\n%+v\nwant\n%+v", c, want)
@@ -133,6 +138,9 @@ func TestConfigFromEnvLimits(t *testing.T) {
 		{"CHAT_COMMIT_WAIT", "0", func(c server.Config) any { return c.CommitWait }, time.Duration(0)},
 		{"CHAT_COMMIT_WAIT", "0s", func(c server.Config) any { return c.CommitWait }, time.Duration(0)},
 		{"CHAT_COMMIT_WAIT", "250us", func(c server.Config) any { return c.CommitWait }, 250 * time.Microsecond},
+		{"CHAT_CHECKPOINT_EVERY", "0", func(c server.Config) any { return c.CheckpointEvery }, time.Duration(0)},
+		{"CHAT_CHECKPOINT_EVERY", "10s", func(c server.Config) any { return c.CheckpointEvery }, 10 * time.Second},
+		{"CHAT_WS_POLL", "0", func(c server.Config) any { return c.WSPoll }, false},
 		{"CHAT_COMMIT_WAIT", "1s", func(c server.Config) any { return c.CommitWait }, time.Second},
 	}
 	for _, tt := range tests {
@@ -183,6 +191,9 @@ func TestConfigFromEnvBadValues(t *testing.T) {
 		{"CHAT_COMMIT_WAIT", "5"}, // no unit
 		{"CHAT_COMMIT_WAIT", "-1ms"},
 		{"CHAT_COMMIT_WAIT", "1001ms"},
+		{"CHAT_CHECKPOINT_EVERY", "11s"},
+		{"CHAT_CHECKPOINT_EVERY", "-1s"},
+		{"CHAT_WS_POLL", "sometimes"},
 		{"CHAT_COMMIT_WAIT", "soon"},
 	}
 	for _, tt := range tests {

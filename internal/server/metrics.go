@@ -35,6 +35,7 @@ type metrics struct {
 	deliveries                 prometheus.Counter
 	commitBatch                prometheus.Histogram
 	sendCommit                 prometheus.Histogram
+	checkpoint                 prometheus.Histogram
 }
 
 var _ session.Metrics = (*metrics)(nil)
@@ -75,6 +76,11 @@ func newMetrics(h *hub.Hub) *metrics {
 			Help:    "Time from a session receiving a send or dm request to its message being committed.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
+		checkpoint: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "wal_checkpoint_seconds",
+			Help:    "Duration of the background WAL checkpoints (copying committed pages into the database file, with its syncs).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
 	}
 	rooms := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: ns, Name: "rooms_active",
@@ -83,7 +89,7 @@ func newMetrics(h *hub.Hub) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		conns, drops, rooms, m.messagesIn, m.deliveries, m.commitBatch, m.sendCommit,
+		conns, drops, rooms, m.messagesIn, m.deliveries, m.commitBatch, m.sendCommit, m.checkpoint,
 	)
 	return m
 }
@@ -99,6 +105,13 @@ func (m *metrics) Delivered() {
 func (m *metrics) Committed(d time.Duration) {
 	if m != nil {
 		m.sendCommit.Observe(d.Seconds())
+	}
+}
+
+// checkpointed observes one background WAL checkpoint.
+func (m *metrics) checkpointed(d time.Duration) {
+	if m != nil {
+		m.checkpoint.Observe(d.Seconds())
 	}
 }
 

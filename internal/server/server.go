@@ -25,6 +25,7 @@ import (
 
 	"pocketchat/internal/hub"
 	"pocketchat/internal/session"
+	"pocketchat/internal/ws"
 )
 
 // Server is the chat bound to one PocketBase app.
@@ -73,6 +74,15 @@ func Register(app core.App, cfg Config) (*Server, error) {
 		WriteBufferPool: &sync.Pool{},
 		// The origin is checked before the upgrade, with a JSON error.
 		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	if cfg.WSPoll {
+		// The poller lives as long as the server; connections that
+		// cannot be polled get a reader goroutine.
+		p, err := ws.NewPoller()
+		if err != nil {
+			app.Logger().Warn("chat: no WebSocket poller, one goroutine per connection", "error", err)
+		}
+		s.cfg.WS.Poller = p
 	}
 	s.bindHooks()
 	if err := s.registerBot(); err != nil {
@@ -149,6 +159,9 @@ func (s *Server) Shutdown() {
 		s.app.Logger().Warn("chat: shutdown timed out waiting for connections")
 	}
 	s.hub.Close()
+	if p := s.cfg.WS.Poller; p != nil {
+		_ = p.Close()
+	}
 }
 
 // sessionConfig is the configuration of every chat session, whatever

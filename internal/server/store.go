@@ -176,6 +176,7 @@ func (s *store) Room(ctx context.Context, id string) (chat.Room, error) {
 }
 
 func (s *store) VisibleRooms(ctx context.Context, userID string) ([]chat.Room, error) {
+	gen := s.generation()
 	q := s.app.RecordQuery(colRooms).WithContext(ctx).OrderBy("name ASC")
 	if userID == "" {
 		q = q.AndWhere(dbx.HashExp{"kind": string(chat.KindPublic)})
@@ -190,10 +191,32 @@ func (s *store) VisibleRooms(ctx context.Context, userID string) ([]chat.Room, e
 		return nil, err
 	}
 	rooms := make([]chat.Room, len(recs))
+	s.mu.Lock()
 	for i, rec := range recs {
-		rooms[i] = roomFromRecord(rec)
+		rooms[i] = s.sharedLocked(roomFromRecord(rec), gen)
 	}
+	s.mu.Unlock()
 	return rooms, nil
+}
+
+// sharedLocked returns the cached copy of r when it is the same room in
+// the same state, so that every session that sees the room shares one
+// members list and one set of strings instead of holding copies: with
+// thousands of connections that is a good part of their memory. Otherwise
+// r is cached, unless a change was reported since gen (r may be older
+// than the cache then). A room the hooks cached differs from the one read
+// back in its times' precision alone (the database keeps milliseconds),
+// so the first load replaces it. s.mu is held.
+func (s *store) sharedLocked(r chat.Room, gen uint64) chat.Room {
+	c, ok := s.rooms[r.ID]
+	if ok && c.Updated.Equal(r.Updated) && c.Created.Equal(r.Created) && c.Name == r.Name &&
+		c.Description == r.Description && c.Kind == r.Kind && c.Owner == r.Owner && slices.Equal(c.Members, r.Members) {
+		return c
+	}
+	if s.gen == gen {
+		s.rooms[r.ID] = r
+	}
+	return r
 }
 
 func (s *store) Messages(ctx context.Context, roomID string, p session.Page) ([]chat.Message, bool, error) {

@@ -40,14 +40,15 @@ func (s *Session) roomChanged(ev *chat.Event) {
 	var out *chat.Event
 	switch {
 	case visible:
-		s.rooms[p.Room.ID] = p.Room
+		room := p.Room
+		s.rooms[room.ID] = &room
 		out = ev
 		if !had && p.Action != chat.ActionCreate {
 			out = chat.MustEvent(chat.EventRoom, chat.RoomPayload{Action: chat.ActionCreate, Room: p.Room})
 		}
 	case had:
 		delete(s.rooms, p.Room.ID)
-		delete(s.joining, p.Room.ID)
+		s.joinDoneLocked(p.Room.ID)
 		out = ev
 		if p.Action != chat.ActionDelete {
 			out = chat.MustEvent(chat.EventRoom, chat.RoomPayload{Action: chat.ActionDelete, Room: p.Room})

@@ -108,9 +108,13 @@ type Session struct {
 	user   *chat.User // nil for guests
 	connID uint64
 
-	mu      sync.Mutex
-	rooms   map[string]chat.Room     // rooms the user can see
-	joining map[string][]*chat.Event // room events held back while a join loads history
+	mu sync.Mutex
+	// rooms the user can see. Pointers: an idle connection's map stays one
+	// small group (a map of Room values is over a kilobyte for two rooms).
+	rooms map[string]*chat.Room
+	// joining holds room events back while a join loads history; nil
+	// between joins, as most connections are most of the time.
+	joining map[string][]*chat.Event
 
 	// sends counts the send and dm requests handed to the store and not
 	// yet answered; sendDone signals each answer (to a reader at the
@@ -138,8 +142,7 @@ func New(cfg Config, store Store, h *hub.Hub, out Outbox, user *chat.User, connI
 	}
 	s := &Session{
 		cfg: cfg, store: store, hub: h, out: out, user: user, connID: connID,
-		rooms:   make(map[string]chat.Room),
-		joining: make(map[string][]*chat.Event),
+		rooms: make(map[string]*chat.Room),
 	}
 	s.sendDone = sync.NewCond(&s.sendMu)
 	return s
@@ -169,15 +172,15 @@ func (s *Session) Start(ctx context.Context) error {
 		return err
 	}
 	s.mu.Lock()
-	for _, r := range rooms {
+	for i, r := range rooms {
 		if _, ok := s.rooms[r.ID]; !ok { // a room event may have arrived first
-			s.rooms[r.ID] = r
+			s.rooms[r.ID] = &rooms[i]
 		}
 	}
 	list := make([]chat.Room, 0, len(s.rooms))
 	for _, r := range rooms {
 		if cur, ok := s.rooms[r.ID]; ok {
-			list = append(list, cur)
+			list = append(list, *cur)
 		}
 	}
 	s.out.Send(chat.MustEvent(chat.EventHello, chat.HelloPayload{User: s.user, Rooms: list}))
@@ -238,10 +241,10 @@ func (s *Session) reply(req *chat.Request, typ string, payload any) error {
 // moment ago on another path is found too.
 func (s *Session) readable(ctx context.Context, id string) (chat.Room, error) {
 	s.mu.Lock()
-	r, ok := s.rooms[id]
+	cached, ok := s.rooms[id]
 	s.mu.Unlock()
 	if ok {
-		return r, nil
+		return *cached, nil
 	}
 	r, err := s.store.Room(ctx, id)
 	if err != nil {
@@ -251,7 +254,7 @@ func (s *Session) readable(ctx context.Context, id string) (chat.Room, error) {
 		return chat.Room{}, chat.Errorf(chat.CodeForbidden, "you may not read this room")
 	}
 	s.mu.Lock()
-	s.rooms[id] = r
+	s.rooms[id] = &r
 	s.mu.Unlock()
 	return r, nil
 }
@@ -278,6 +281,9 @@ func (s *Session) join(ctx context.Context, req *chat.Request) error {
 	// message committed while the history loads arrives once, after it.
 	s.mu.Lock()
 	if _, busy := s.joining[req.Room]; !busy {
+		if s.joining == nil {
+			s.joining = make(map[string][]*chat.Event, 1)
+		}
 		s.joining[req.Room] = []*chat.Event{}
 	}
 	s.mu.Unlock()
@@ -290,7 +296,7 @@ func (s *Session) join(ctx context.Context, req *chat.Request) error {
 	if err != nil {
 		s.hub.Leave(req.Room, s)
 		s.mu.Lock()
-		delete(s.joining, req.Room)
+		s.joinDoneLocked(req.Room)
 		s.mu.Unlock()
 		return err
 	}
@@ -313,8 +319,17 @@ func (s *Session) join(ctx context.Context, req *chat.Request) error {
 		s.out.Send(held)
 		s.cfg.Metrics.Delivered()
 	}
-	delete(s.joining, req.Room)
+	s.joinDoneLocked(req.Room)
 	return nil
+}
+
+// joinDoneLocked stops holding back the room's events; the map goes when
+// no join is loading. s.mu is held.
+func (s *Session) joinDoneLocked(room string) {
+	delete(s.joining, room)
+	if len(s.joining) == 0 {
+		s.joining = nil
+	}
 }
 
 func messageSeq(ev *chat.Event) (int64, bool) {
@@ -431,7 +446,7 @@ func (s *Session) direct(ctx context.Context, req *chat.Request) (chat.Room, err
 		return chat.Room{}, err
 	}
 	s.mu.Lock()
-	s.rooms[room.ID] = room
+	s.rooms[room.ID] = &room
 	s.mu.Unlock()
 	return room, nil
 }

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -70,6 +71,10 @@ type Config struct {
 	PongWait   time.Duration
 	MaxFrame   int64
 	Queue      int
+	// Poller, if set, reads the connection when its socket has data
+	// instead of a goroutine waiting on it (plain TCP sockets only; the
+	// others get a goroutine anyway). See Poller.
+	Poller *Poller
 }
 
 func (c Config) withDefaults() Config {
@@ -145,6 +150,17 @@ type Conn struct {
 
 	closed  chan struct{} // closed when ending becomes true
 	written chan struct{} // closed when finished becomes true
+
+	// Polled connections (poll != nil) have no reader goroutine: drain
+	// runs when the socket has data. The fields below are theirs.
+	poll        *polled
+	h           Handler
+	reading     bool   // a drain is running (c.mu)
+	readStopped bool   // reading is over: afterRead has started (c.mu)
+	partial     []byte // the start of a frame not yet complete (drain's)
+	endReadErr  error  // what reading ends with once the connection ends (c.mu)
+	frames      frameReader
+	lastRead    atomic.Int64 // unix nanoseconds of the last bytes read
 }
 
 // New wraps an upgraded connection; call Serve or Run to serve it.
@@ -191,7 +207,11 @@ func (c *Conn) Close(code int, reason string) {
 	c.end(closing{code: code, reason: reason})
 }
 
-func (c *Conn) end(why closing) {
+func (c *Conn) end(why closing) { c.endWith(why, errEnded) }
+
+// endWith is end; on a polled connection that no drain is reading,
+// reading is finished with readErr.
+func (c *Conn) endWith(why closing, readErr error) {
 	c.mu.Lock()
 	if c.ending {
 		c.mu.Unlock()
@@ -199,7 +219,9 @@ func (c *Conn) end(why closing) {
 	}
 	c.ending = true
 	c.why = why
+	c.endReadErr = readErr
 	close(c.closed)
+	c.stopPollLocked(readErr)
 	if why.code == CloseTooSlow {
 		// Drop what is queued. A write in progress is left to finish (or
 		// time out): cut mid-frame, it would leave the client a broken
@@ -208,10 +230,22 @@ func (c *Conn) end(why closing) {
 		c.queue = c.queue[:0]
 		c.kickLocked()
 	}
+	polled := c.poll != nil
 	c.mu.Unlock()
 	// Wake the reader: it notices the end at its next read, so a frame
-	// being handled is finished first.
-	_ = c.nc.SetReadDeadline(time.Now())
+	// being handled is finished first. (A drain checks after each frame.)
+	if !polled {
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
+}
+
+// stopPollLocked finishes reading a polled connection that no drain is
+// reading: nothing else would notice that it ends. c.mu is held.
+func (c *Conn) stopPollLocked(readErr error) {
+	if c.poll != nil && !c.reading && !c.readStopped {
+		c.readStopped = true
+		go c.afterRead(c.h, readErr)
+	}
 }
 
 // Done is closed when the connection is ending.
@@ -234,11 +268,61 @@ var ErrBinary = errors.New("ws: binary frame on a text protocol")
 // Serve starts reading on a goroutine of its own and returns at once, so
 // the HTTP handler that upgraded the connection can return and free what
 // net/http keeps for a request.
+//
+// With a Poller in the Config, a TCP connection is registered with it and
+// no goroutine waits on it; otherwise one goroutine reads it.
 func (c *Conn) Serve(h Handler) {
 	c.mu.Lock()
+	c.h = h
 	c.ping = time.AfterFunc(c.cfg.PingPeriod, c.pingTick)
 	c.mu.Unlock()
+	if c.cfg.Poller != nil && c.servePolled(h) {
+		return
+	}
 	go c.readLoop(h)
+}
+
+// servePolled registers the connection with the poller; false if it
+// cannot be polled.
+func (c *Conn) servePolled(h Handler) bool {
+	reg, err := c.cfg.Poller.prepare(c)
+	if err != nil {
+		return false
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	c.frames.max = int(c.cfg.MaxFrame)
+	// Until the socket is armed, reading counts as busy: an end meanwhile
+	// is left to whichever reader results (a drain, or the fallback
+	// goroutine), so reading is finished exactly once.
+	c.mu.Lock()
+	c.poll, c.reading = reg, true
+	c.mu.Unlock()
+	if err := reg.ctl(epollAdd); err != nil {
+		reg.remove()
+		c.mu.Lock()
+		c.poll, c.reading = nil, false
+		ending := c.ending
+		c.mu.Unlock()
+		if ending {
+			_ = c.nc.SetReadDeadline(time.Now()) // as end does for a reader goroutine
+		}
+		return false
+	}
+	c.mu.Lock()
+	c.ws = nil // gorilla's reader and its buffer are not needed
+	c.reading = false
+	if c.ending {
+		c.stopPollLocked(errEnded) // ended before it was armed
+		c.mu.Unlock()
+		return true
+	}
+	c.mu.Unlock()
+	// A drain that started before reading was free found it busy and
+	// left without reading: arm again, so data already there is reported.
+	if err := reg.ctl(epollMod); err != nil {
+		c.endWith(closing{code: websocket.CloseAbnormalClosure}, err)
+	}
+	return true
 }
 
 // Run serves the connection on the calling goroutine's behalf: it calls
@@ -270,7 +354,13 @@ func (f *funcHandler) Closed(err error)   { f.done <- err }
 // readLoop reads frames until the client leaves or the connection must
 // end, then lets the writer finish and reports to h.
 func (c *Conn) readLoop(h Handler) {
-	err := c.read(h)
+	c.afterRead(h, c.read(h))
+}
+
+// afterRead ends the connection once reading stopped with err: settles
+// the handler, lets the writer write what is left and the close frame,
+// and reports to h.
+func (c *Conn) afterRead(h Handler, err error) {
 	c.end(closeFor(err))
 	if c.CloseCode() == CloseTooSlow {
 		err = nil // the server ended it; the read error only says how
@@ -347,6 +437,8 @@ func closeFor(err error) closing {
 		return closing{code: websocket.CloseUnsupportedData, reason: "binary frames are not supported; send JSON text frames"}
 	case errors.Is(err, websocket.ErrReadLimit):
 		return closing{code: websocket.CloseMessageTooBig, reason: "frame too large"}
+	case errors.As(err, new(*ProtocolError)):
+		return closing{code: websocket.CloseProtocolError, reason: err.(*ProtocolError).Reason}
 	case errors.As(err, &ce):
 		// FormatCloseMessage gives an empty body for 1005 (no status).
 		return closing{code: websocket.CloseNoStatusReceived, payload: websocket.FormatCloseMessage(ce.Code, "")}
@@ -356,13 +448,25 @@ func closeFor(err error) closing {
 
 func (c *Conn) pingTick() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.ending || c.finished {
+		c.mu.Unlock()
 		return
+	}
+	next := c.cfg.PingPeriod
+	if c.poll != nil {
+		// No read deadline watches a polled socket: the timer does.
+		quiet := time.Duration(time.Now().UnixNano() - c.lastRead.Load())
+		if quiet >= c.cfg.PongWait {
+			c.mu.Unlock()
+			c.endWith(closing{code: websocket.CloseAbnormalClosure}, errNoPong)
+			return
+		}
+		next = min(next, c.cfg.PongWait-quiet)
 	}
 	c.pingDue = true
 	c.kickLocked()
-	c.ping.Reset(c.cfg.PingPeriod)
+	c.ping.Reset(next)
+	c.mu.Unlock()
 }
 
 // bufPool holds the writers' buffers; a connection holds one only while
@@ -488,11 +592,16 @@ func (c *Conn) stop() {
 	if c.ping != nil {
 		c.ping.Stop()
 	}
+	if c.poll != nil {
+		c.poll.remove() // before the descriptor is closed and reused
+	}
 	if !c.ending {
 		// A write failed before anyone asked to end: the socket broke.
 		c.ending, c.why = true, closing{code: websocket.CloseAbnormalClosure}
+		c.endReadErr = net.ErrClosed
 		close(c.closed)
 	}
+	c.stopPollLocked(c.endReadErr)
 	_ = c.nc.Close()
 	close(c.written)
 }
