@@ -21,6 +21,12 @@ import (
 // defaultCommitBatch is the default CHAT_COMMIT_BATCH.
 const defaultCommitBatch = 256
 
+// defaultCommitWait is the default CHAT_COMMIT_WAIT. In Tier A (2,000
+// messages/s from 1,000 connections) it made batches of ~17 instead of
+// ~3, took 10% off the server's CPU and about 40% off the send→receive
+// p99, and added ~4 ms to the median; light loads do not wait at all.
+const defaultCommitWait = 2 * time.Millisecond
+
 // committer is the group commit of the chat's messages. The sessions of
 // every connection hand it their messages and go on reading; one
 // goroutine takes whatever is queued (up to maxBatch) and saves it in one
@@ -58,9 +64,12 @@ type committer struct {
 	app     core.App
 	metrics *metrics
 	// maxBatch bounds a transaction; wait lets a batch that is not full
-	// wait for more (0: commit at once).
-	maxBatch int
-	wait     time.Duration
+	// wait for more while messages come faster than commits (0: commit
+	// at once). lastBatch, the run goroutine's, is the size of the
+	// previous batch: more than one means they do.
+	maxBatch  int
+	wait      time.Duration
+	lastBatch int
 	// validate saves with app.Save (full validation) instead: the
 	// baseline of the benchmarks.
 	validate bool
@@ -157,8 +166,14 @@ func (c *committer) run() {
 	}
 }
 
-// next waits for messages and takes up to maxBatch of them, after the
-// wait window if one is set. It returns nil once closed and empty.
+// next waits for messages and takes up to maxBatch of them. It returns
+// nil once closed and empty.
+//
+// Under load (the previous batch held more than one message: they came
+// while it committed) a batch that is not full first waits up to c.wait
+// for more: fewer, bigger transactions, each costing about as much as a
+// small one, for that much latency. A message after a quiet spell is
+// committed at once: its batch would wait for nothing.
 func (c *committer) next() []*pending {
 	c.mu.Lock()
 	for len(c.queue) == 0 && !c.closed {
@@ -166,7 +181,7 @@ func (c *committer) next() []*pending {
 		<-c.wake
 		c.mu.Lock()
 	}
-	if c.wait > 0 && len(c.queue) < c.maxBatch && !c.closed {
+	if c.wait > 0 && c.lastBatch > 1 && len(c.queue) < c.maxBatch && !c.closed {
 		c.mu.Unlock()
 		c.gather()
 		c.mu.Lock()
@@ -177,6 +192,7 @@ func (c *committer) next() []*pending {
 		return nil
 	}
 	batch := c.queue[:n:n] // appends go past it
+	c.lastBatch = n
 	c.queue = c.queue[n:]
 	if len(c.queue) == 0 {
 		c.queue = nil // let a burst's backing array go with its batch

@@ -648,3 +648,48 @@ func TestCommitterRelationsAfterDeletes(t *testing.T) {
 		t.Errorf("%d messages in the other room, want 2", got)
 	}
 }
+
+// CommitWait holds a batch back only under load: a message after a quiet
+// spell commits at once, while a batch that follows one of several waits
+// for more (here until it is full, the wait being an hour).
+func TestCommitterWaitsOnlyUnderLoad(t *testing.T) {
+	t.Parallel()
+	f := newStoreFixture(t, func(c *Config) { c.CommitWait = time.Hour; c.CommitBatch = 3 })
+	alice, _ := f.newUser(t, "Alice")
+	general := f.general(t)
+	send := func(text string) <-chan outcome {
+		ch := make(chan outcome, 1)
+		f.st.CreateMessage(context.Background(), alice, general.ID, text, func(m chat.Message, err error) { ch <- outcome{m, err} })
+		return ch
+	}
+	check := func(what string, ch <-chan outcome) {
+		t.Helper()
+		if r := wait(t, ch); r.err != nil {
+			t.Fatalf("%s: %v", what, r.err)
+		}
+	}
+
+	check("a lone message", send("alone")) // waiting, it would take an hour
+	g := f.bindGate()
+	g.hold(t, f, alice, general.ID)
+	a, b := send("a"), send("b")
+	g.open(t)
+	check("a", a)
+	check("b", b) // a and b: one batch of two, so the next one waits
+	count, sum := f.batches(t)
+	if count != 3 || sum != 4 {
+		t.Fatalf("%d batches of %v messages, want 3 of 4 (alone, the gate's, a+b)", count, sum)
+	}
+	c := send("c")
+	time.Sleep(50 * time.Millisecond) // c's batch is waiting for more
+	if n, _ := f.batches(t); n != count {
+		t.Fatalf("c was committed alone right after a batch of two")
+	}
+	d, e := send("d"), send("e")
+	for _, ch := range []<-chan outcome{c, d, e} {
+		check("c, d or e", ch)
+	}
+	if count, sum = f.batches(t); count != 4 || sum != 7 {
+		t.Errorf("%d batches of %v messages, want c, d and e in a fourth one", count, sum)
+	}
+}

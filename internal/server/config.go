@@ -64,7 +64,9 @@ type Config struct {
 	// batch commits form the next.
 	CommitBatch int
 	// CommitWait makes a batch that is not full wait this long for more
-	// messages before it commits: bigger batches for a little latency.
+	// messages before it commits, when messages come faster than commits
+	// (the previous batch held several): bigger groups for a little
+	// latency under load. A message after a quiet spell commits at once.
 	// 0 commits at once whatever is queued.
 	CommitWait time.Duration
 	// CheckpointEvery: the group commit leaves SQLite's WAL checkpoints to
@@ -107,6 +109,7 @@ func DefaultConfig() Config {
 		Banner:          true,
 		Bot:             defaultBotConfig(),
 		CommitBatch:     defaultCommitBatch,
+		CommitWait:      defaultCommitWait,
 		CheckpointEvery: checkpointEvery,
 	}
 }

@@ -52,6 +52,7 @@ func TestConfigDefaults(t *testing.T) {
 			RoomRate: 20,
 		},
 		CommitBatch:     256,
+		CommitWait:      2 * time.Millisecond,
 		CheckpointEvery: 250 * time.Millisecond,
 	}
 	if len(c.Bot.Aliases) != 0 {
