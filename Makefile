@@ -75,18 +75,22 @@ fuzz:
 # bounded by its own timeout. Rewrites docs/benchmarks.md with the measured
 # numbers and whether each target holds; each run's raw result stays in
 # bin/bench-results/ (`bin/chatbench suite -from-json bin/bench-results -micro
-# bin/bench-micro.txt` writes the document again from them). About 20 minutes
-# on 2 cores; BENCH_REPEAT=3 runs each load scenario three times and reports
-# medians.
+# bin/bench-micro.txt` writes the document again from them). Then the levers:
+# five settings of the server (CHAT_CHECKPOINT_EVERY, CHAT_COMMIT_BATCH,
+# CHAT_WORDFILTER, CHAT_WS_POLL, CHAT_PRESENCE_LIMIT), each measured on one
+# scenario as before its change and at its default, about 10 more minutes.
+# About 30 minutes on 2 cores; BENCH_REPEAT=3 runs each load scenario three
+# times and reports medians, BENCH_LEVER_REPEAT=3 each lever's two runs.
 BENCH_COUNT ?= 3
 BENCH_REPEAT ?= 1
+BENCH_LEVER_REPEAT ?= 1
 BENCH_MICRO := bin/bench-micro.txt
 
 bench: build
 	go build -o bin/chatbench ./cmd/chatbench
 	go test -run='^$$' -bench=. -benchmem -count=$(BENCH_COUNT) ./internal/... > $(BENCH_MICRO) || { cat $(BENCH_MICRO); exit 1; }
 	cat $(BENCH_MICRO)
-	./bin/chatbench suite -bin $(BIN) -micro $(BENCH_MICRO) -repeat $(BENCH_REPEAT) -json-dir bin/bench-results -out docs/benchmarks.md
+	./bin/chatbench suite -bin $(BIN) -micro $(BENCH_MICRO) -repeat $(BENCH_REPEAT) -lever-repeat $(BENCH_LEVER_REPEAT) -json-dir bin/bench-results -out docs/benchmarks.md
 
 # The former name of the whole benchmark run.
 bench-load: bench

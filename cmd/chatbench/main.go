@@ -6,6 +6,7 @@
 //	chatbench -url http://127.0.0.1:8090 -su-email admin@example.com -su-password '…' \
 //	    -rooms 50 -members 10 -rate 2 -duration 20s
 //	chatbench -spawn bin/pocketchat -mode pocketbase-realtime -rooms 1 -members 200 -senders 4 -burst 50
+//	chatbench -spawn bin/pocketchat -spawn-env CHAT_COMMIT_BATCH=1 -rooms 200 -members 5 -rate 25 -duration 20s
 //	chatbench suite -bin bin/pocketchat -out docs/benchmarks.md
 //
 // Two modes run the same scenario. native (the default) uses pocketchat's
@@ -105,6 +106,9 @@ type Config struct {
 	Spawn      string // a pocketchat binary to start for this run (then URL is ignored)
 	SpawnDir   string // its data directory; empty means a temporary one
 	SpawnHooks string // CHAT_HOOKS_DIR for it; empty leaves the server's default
+	// SpawnEnv is more of its environment, "KEY=VALUE" each, after the
+	// tool's own (and CHAT_HOOKS_DIR): a later entry for a key wins.
+	SpawnEnv []string
 
 	Quiet      bool
 	CPUProfile string // write the tool's own CPU profile of the measured phase here
@@ -145,6 +149,7 @@ func newFlagSet(name string, c *Config) *flag.FlagSet {
 	fs.StringVar(&c.Spawn, "spawn", "", "start this pocketchat binary on a free port for the run (serve --dev=false)")
 	fs.StringVar(&c.SpawnDir, "spawn-dir", "", "data directory for -spawn (default: a temporary one)")
 	fs.StringVar(&c.SpawnHooks, "spawn-hooks", "", "CHAT_HOOKS_DIR for -spawn")
+	fs.Var((*envList)(&c.SpawnEnv), "spawn-env", "`KEY=VALUE` in the environment of the -spawn server (repeatable; a later one for the same key wins)")
 	fs.BoolVar(&c.Quiet, "q", false, "no progress on stderr")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the tool's CPU profile of the measured phase (sending and receiving) to this file")
 	return fs
@@ -218,7 +223,53 @@ func (c *Config) validate() error {
 		_, err := loopbackBase(c.URL)
 		check(err == nil, "%v", err)
 	}
+	check(c.Spawn != "" || len(c.SpawnEnv) == 0, "-spawn-env needs -spawn (a server started by the tool)")
+	for _, kv := range c.SpawnEnv {
+		err := checkEnvEntry(kv)
+		check(err == nil, "%v", err)
+	}
 	return errors.Join(errs...)
+}
+
+// envList is a repeated -spawn-env flag.
+type envList []string
+
+func (e *envList) String() string {
+	if e == nil {
+		return ""
+	}
+	return strings.Join(*e, " ")
+}
+
+func (e *envList) Set(v string) error {
+	if err := checkEnvEntry(v); err != nil {
+		return err
+	}
+	*e = append(*e, v)
+	return nil
+}
+
+// checkEnvEntry checks an environment entry's KEY=VALUE shape: a key of
+// letters, digits and underscores not starting with a digit, then "=",
+// then any value (empty included) without a NUL byte.
+func checkEnvEntry(kv string) error {
+	key, value, ok := strings.Cut(kv, "=")
+	if !ok {
+		return fmt.Errorf("-spawn-env %q: want KEY=VALUE", kv)
+	}
+	valid := key != ""
+	for i, c := range key {
+		if !(c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || i > 0 && '0' <= c && c <= '9') {
+			valid = false
+		}
+	}
+	if !valid {
+		return fmt.Errorf("-spawn-env %q: the key must be letters, digits and underscores, not starting with a digit", kv)
+	}
+	if strings.ContainsRune(value, 0) {
+		return fmt.Errorf("-spawn-env %q: the value holds a NUL byte", kv)
+	}
+	return nil
 }
 
 // perSender is how many messages each sender plans to send.

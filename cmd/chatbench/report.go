@@ -136,6 +136,26 @@ var figures = []figure{
 	{label: "other processes' CPU (measured phase)", value: func(r *Result) float64 { return math.Round(r.OtherCPUSec*100) / 100 }, unit: " s", prec: 2, known: hasPID, noRatio: true, idle: true},
 }
 
+// Figures the levers of the suite compare, besides those of figures.
+var (
+	connectFigure = figure{label: "connect + join, every connection", value: func(r *Result) float64 { return r.ConnectSec }, unit: " s", prec: 1, idle: true}
+	// cpuPerKMessages is the server's CPU time in the measured phase per
+	// 1,000 persisted messages.
+	cpuPerKMessages = figure{label: "server CPU per 1,000 persisted messages", value: func(r *Result) float64 { return r.ServerCPUSec * 1000 / float64(r.Persisted) },
+		unit: " s", prec: 3, known: func(r *Result) bool { return r.PID != 0 && r.ServerCPUSec > 0 && r.Persisted > 0 }}
+)
+
+// figureNamed is the figure of figures with this label; it panics if
+// there is none (the suite's tables are fixed data).
+func figureNamed(label string) figure {
+	for _, f := range figures {
+		if f.label == label {
+			return f
+		}
+	}
+	panic("chatbench: no figure " + label)
+}
+
 func (f figure) format(r *Result) string {
 	if f.known != nil && !f.known(r) {
 		return "n/a"
@@ -149,6 +169,9 @@ func printResult(w io.Writer, r *Result) {
 	fmt.Fprintf(w, "\n%s — %s (run %s)\n", r.Name, r.Mode, r.RunID)
 	fmt.Fprintf(w, "%d rooms × %d members, %d users, %d connections from %d source address(es), %s\n",
 		c.Rooms, c.Members, c.Users, c.Conns, r.SourcesUsed, c.load())
+	if len(c.SpawnEnv) > 0 {
+		fmt.Fprintf(w, "server environment: %s\n", strings.Join(c.SpawnEnv, " "))
+	}
 	fmt.Fprintf(w, "set-up: users %.1fs (%d created), connect+join %.1fs; measured %.1fs\n\n",
 		r.UsersSec, r.UsersCreated, r.ConnectSec, r.MeasuredSec)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

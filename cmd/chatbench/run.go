@@ -189,7 +189,7 @@ func run(ctx context.Context, cfg Config, logf func(string, ...any), users *user
 	var srv *spawned
 	if cfg.Spawn != "" {
 		var err error
-		srv, err = spawn(ctx, cfg.Spawn, cfg.SpawnDir, cfg.SpawnHooks, cfg.SuperEmail, cfg.SuperPassword, logf)
+		srv, err = spawn(ctx, cfg.Spawn, cfg.SpawnDir, cfg.SpawnHooks, cfg.SpawnEnv, cfg.SuperEmail, cfg.SuperPassword, logf)
 		if err != nil {
 			return nil, err
 		}

@@ -25,8 +25,10 @@ type spawned struct {
 
 // spawn starts bin on a free 127.0.0.1 port with dir as its data
 // directory (a temporary one if empty), without --dev, after creating the
-// superuser in it; it returns once /api/health answers.
-func spawn(ctx context.Context, bin, dir, hooks, suEmail, suPassword string, logf func(string, ...any)) (*spawned, error) {
+// superuser in it; it returns once /api/health answers. The server
+// inherits the tool's environment, then CHAT_HOOKS_DIR=hooks (if set),
+// then env ("KEY=VALUE" entries; the last one for a key wins).
+func spawn(ctx context.Context, bin, dir, hooks string, env []string, suEmail, suPassword string, logf func(string, ...any)) (*spawned, error) {
 	s := &spawned{}
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "chatbench-data-")
@@ -53,6 +55,7 @@ func spawn(ctx context.Context, bin, dir, hooks, suEmail, suPassword string, log
 		if hooks != "" {
 			s.cmd.Env = append(s.cmd.Env, "CHAT_HOOKS_DIR="+hooks)
 		}
+		s.cmd.Env = append(s.cmd.Env, env...)
 		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 		if err := s.cmd.Start(); err != nil {
 			s.removeTmp()
@@ -61,7 +64,11 @@ func spawn(ctx context.Context, bin, dir, hooks, suEmail, suPassword string, log
 		s.done = make(chan struct{})
 		go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
 		if s.waitReady(ctx) {
-			logf("started %s on %s (pid %d, data %s)", filepath.Base(bin), addr, s.pid(), dir)
+			extra := ""
+			if len(env) > 0 {
+				extra = ", with " + strings.Join(env, " ")
+			}
+			logf("started %s on %s (pid %d, data %s%s)", filepath.Base(bin), addr, s.pid(), dir, extra)
 			return s, nil
 		}
 		s.kill()

@@ -306,9 +306,13 @@ type suiteDoc struct {
 	scenarios []scenario
 	results   map[string][]*Result // by suiteKey, one per repeat
 	repeat    int
-	bin, rev  string
-	micro     []*microBench
-	limit     int // open-files limit
+	// The levers: results by leverKey, one per repeat.
+	levers       []lever
+	leverResults map[string][]*Result
+	leverRepeat  int
+	bin, rev     string
+	micro        []*microBench
+	limit        int // open-files limit
 }
 
 func suiteKey(name, mode string) string { return name + "/" + mode }
@@ -326,9 +330,12 @@ func suiteMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	rev := fs.String("rev", "", "what was measured, for the document (default: git describe --always --dirty)")
 	fromJSON := fs.String("from-json", "", "run nothing: write the document from the results a -json-dir run kept in this directory")
 	repeat := fs.Int("repeat", 1, "run each scenario this many times; the document shows medians")
-	only := fs.String("only", "", "run only these scenarios (comma-separated names: steady, burst, tier-a, tier-b, fanout, idle)")
+	only := fs.String("only", "", "run only these scenarios (comma-separated names: steady, burst, tier-a, tier-b, fanout, idle) "+
+		"and levers (lever:wal-checkpoint, lever:group-commit, lever:js-hook, lever:epoll, lever:presence; levers: all of them)")
+	levers := fs.Bool("levers", true, "after the scenarios, run the levers: a scenario each against a server with a setting as before a change and with the default")
+	leverRepeat := fs.Int("lever-repeat", 1, "run each lever's before and after this many times (alternately); the document shows medians")
 	micro := fs.String("micro", "", "`go test -bench` output of the micro-benchmarks to summarize in the document")
-	timeout := fs.Duration("timeout", 90*time.Minute, "hard limit on the whole suite (each run also has its own)")
+	timeout := fs.Duration("timeout", 150*time.Minute, "hard limit on the whole suite (each run also has its own)")
 	cpuProfile := fs.String("cpuprofile", "", "write the tool's CPU profile (whole suite) to this file")
 	quiet := fs.Bool("q", false, "no progress on stderr")
 	if err := fs.Parse(args); err != nil {
@@ -340,17 +347,25 @@ func suiteMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *repeat < 1 || *repeat > 20 {
 		return errors.New("-repeat must be 1…20")
 	}
+	if *leverRepeat < 1 || *leverRepeat > 20 {
+		return errors.New("-lever-repeat must be 1…20")
+	}
 	if *rev == "" {
 		if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
 			*rev = strings.TrimSpace(string(out))
 		}
 	}
 	limit := fileLimit()
-	scs, err := selectScenarios(suiteScenarios(limit), *only)
+	scs, lvs, err := selectRuns(suiteScenarios(limit), suiteLevers(limit), *only, *levers)
 	if err != nil {
 		return err
 	}
-	doc := &suiteDoc{scenarios: scs, results: map[string][]*Result{}, repeat: *repeat, bin: *bin, rev: *rev, limit: limit}
+	if *hooks == "" {
+		// Without the JS hooks a hook's lever has the same server twice.
+		lvs = slices.DeleteFunc(lvs, func(lv lever) bool { return lv.hooks })
+	}
+	doc := &suiteDoc{scenarios: scs, results: map[string][]*Result{}, repeat: *repeat, bin: *bin, rev: *rev, limit: limit,
+		levers: lvs, leverResults: map[string][]*Result{}, leverRepeat: *leverRepeat}
 	if *micro != "" {
 		f, err := os.Open(*micro)
 		if err != nil {
@@ -366,7 +381,13 @@ func suiteMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err := doc.readJSON(*fromJSON); err != nil {
 			return err
 		}
+		if err := doc.readLeverJSON(*fromJSON); err != nil {
+			return err
+		}
 		return os.WriteFile(*out, []byte(doc.markdown()), 0o644)
+	}
+	if err := checkLeverEnv(lvs, os.Getenv); err != nil {
+		return err
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
@@ -390,38 +411,64 @@ func suiteMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *jsonDir != "" {
 		// Results of an earlier suite with more repeats would be read
 		// back by -from-json as this one's.
-		for _, r := range runsOf(scs) {
-			for rep := range 100 {
+		for rep := range 100 {
+			for _, r := range runsOf(scs) {
 				_ = os.Remove(suiteJSONPath(*jsonDir, r.sc.name, r.mode, rep))
+			}
+			for _, r := range leverRunsOf(lvs) {
+				_ = os.Remove(leverJSONPath(*jsonDir, r.lv.name, r.side, rep))
 			}
 		}
 	}
 	cache := newUserCache()
 	start := time.Now()
+	spawnArgs := []string{"-spawn", *bin}
+	if *hooks != "" {
+		spawnArgs = append(spawnArgs, "-spawn-hooks", *hooks)
+	}
+	// one runs chatbench with args (-spawn-dir added) and keeps the
+	// result under key, and as JSON in jsonPath with -json-dir.
+	one := func(what string, args []string, key, jsonPath string) error {
+		cfg, err := parseConfig(append(slices.Clone(args), "-spawn-dir", dir), stderr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		logf("=== %s; the suite has run %s", what, time.Since(start).Round(time.Second))
+		res, err := run(ctx, cfg, logf, cache)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		res.Command = "bin/chatbench " + strings.Join(args, " ")
+		printResult(stdout, res)
+		if strings.HasPrefix(key, "lever:") {
+			doc.leverResults[key] = append(doc.leverResults[key], res)
+		} else {
+			doc.results[key] = append(doc.results[key], res)
+		}
+		if *jsonDir != "" {
+			if err := os.MkdirAll(*jsonDir, 0o755); err != nil {
+				return err
+			}
+			return writeJSON(jsonPath, res)
+		}
+		return nil
+	}
 	for _, r := range runsOf(scs) {
 		for rep := range *repeat {
-			spawnArgs := []string{"-spawn", *bin}
-			if *hooks != "" {
-				spawnArgs = append(spawnArgs, "-spawn-hooks", *hooks)
+			what := fmt.Sprintf("%s, %s (%d of %d)", r.sc.title, r.mode, rep+1, *repeat)
+			if err := one(what, append(slices.Clone(spawnArgs), r.args...), suiteKey(r.sc.name, r.mode),
+				suiteJSONPath(*jsonDir, r.sc.name, r.mode, rep)); err != nil {
+				return err
 			}
-			cfg, err := parseConfig(append(append(slices.Clone(r.args), spawnArgs...), "-spawn-dir", dir), stderr)
-			if err != nil {
-				return fmt.Errorf("%s (%s): %w", r.sc.name, r.mode, err)
-			}
-			logf("=== %s, %s (%d of %d); the suite has run %s", r.sc.title, r.mode, rep+1, *repeat, time.Since(start).Round(time.Second))
-			res, err := run(ctx, cfg, logf, cache)
-			if err != nil {
-				return fmt.Errorf("%s (%s): %w", r.sc.name, r.mode, err)
-			}
-			res.Command = "bin/chatbench " + strings.Join(append(slices.Clone(spawnArgs), r.args...), " ")
-			printResult(stdout, res)
-			key := suiteKey(r.sc.name, r.mode)
-			doc.results[key] = append(doc.results[key], res)
-			if *jsonDir != "" {
-				if err := os.MkdirAll(*jsonDir, 0o755); err != nil {
-					return err
-				}
-				if err := writeJSON(suiteJSONPath(*jsonDir, r.sc.name, r.mode, rep), res); err != nil {
+		}
+	}
+	// Each lever's before and after alternate, so that a drift of the
+	// machine over the repeats weighs on both alike.
+	for _, lv := range lvs {
+		for rep := range *leverRepeat {
+			for _, r := range leverRunsOf([]lever{lv}) {
+				what := fmt.Sprintf("lever %s, %s (%d of %d)", r.lv.title, r.side, rep+1, *leverRepeat)
+				if err := one(what, r.commandArgs(spawnArgs), leverKey(r.lv.name, r.side), leverJSONPath(*jsonDir, r.lv.name, r.side, rep)); err != nil {
 					return err
 				}
 			}
@@ -560,6 +607,12 @@ func (d *suiteDoc) markdown() string {
 			first = rs[0]
 		}
 	}
+	for _, r := range leverRunsOf(d.levers) {
+		if rs := d.leverResults[leverKey(r.lv.name, r.side)]; len(rs) > 0 && first == nil {
+			first = rs[0]
+		}
+	}
+	levers := d.leversMarkdown()
 	if first == nil {
 		return "# Load benchmarks\n\nNo results.\n"
 	}
@@ -571,26 +624,35 @@ func (d *suiteDoc) markdown() string {
 	}
 	p("Measured on %s%s by `make bench`: the micro-benchmarks of `internal/`, then `chatbench suite`\n", first.Started.Format(time.DateOnly), version)
 	p("(`cmd/chatbench`), which rewrote this file. The numbers are that run's, unedited")
-	if d.repeat > 1 {
-		p("; every figure of the load runs is the median of %d runs", d.repeat)
+	if d.repeat > 1 && len(d.scenarios) > 0 {
+		p("; every figure of the load scenarios is the median of %d runs", d.repeat)
 	}
 	p(".\n")
 	p("Load scenarios run against pocketchat's native WebSocket endpoint and, where it can be bounded in\n")
 	p("time, the way a plain PocketBase app would do it (subscribers on PocketBase's SSE `/api/realtime`,\n")
-	p("senders creating records with REST), against the same server binary.\n\n")
+	p("senders creating records with REST), against the same server binary.")
+	if levers != "" {
+		p(" The levers (*Levers: before and\n")
+		p("after*) each run one scenario natively twice: with one of the server's settings as it was before\n")
+		p("a change, and with the default.")
+	}
+	p("\n\n")
 
-	p("## Targets\n\n")
-	p("| scenario | goal | wanted | measured | |\n|---|---|---|--:|---|\n")
+	var targets []string
 	for _, sc := range d.scenarios {
 		for _, v := range d.verdicts(sc) {
 			got := v.got
 			if got == "" {
 				got = "–"
 			}
-			p("| %s | %s | %s | %s | %s |\n", sc.name, v.label, v.want, got, v.word())
+			targets = append(targets, fmt.Sprintf("| %s | %s | %s | %s | %s |\n", sc.name, v.label, v.want, got, v.word()))
 		}
 	}
-	p("\n")
+	if len(targets) > 0 {
+		p("## Targets\n\n")
+		p("| scenario | goal | wanted | measured | |\n|---|---|---|--:|---|\n")
+		p("%s\n", strings.Join(targets, ""))
+	}
 
 	p("## Machine\n\n")
 	p("| | |\n|---|---|\n")
@@ -610,7 +672,8 @@ func (d *suiteDoc) markdown() string {
 
 	p("## How it was run\n\n")
 	p("`make bench` builds `%s` and `bin/chatbench`, runs the micro-benchmarks, then the load runs below\n", d.bin)
-	p("one after the other (`make bench BENCH_REPEAT=3` repeats each load run three times and reports medians).\n")
+	p("one after the other (`make bench BENCH_REPEAT=3` repeats each load scenario three times and reports medians;\n")
+	p("`BENCH_LEVER_REPEAT=3` does the same for the levers' runs).\n")
 	p("Each load run starts the server afresh (`serve --http 127.0.0.1:<free port> --dir <data> --dev=false`,\n")
 	p("default settings, the JS hooks of `pb_hooks/` as `make run` has them, the tool's open-files limit)\n")
 	p("on one temporary data directory. The bench users (`bench-00000@bench.invalid`, …) are created once, by\n")
@@ -622,11 +685,16 @@ func (d *suiteDoc) markdown() string {
 			p("%s\n", rs[0].Command)
 		}
 	}
+	if levers != "" {
+		p("# then the levers' runs: see Levers: before and after\n")
+	}
 	p("```\n\n")
 	p("Each run's raw result is kept as JSON in `bin/bench-results/`; `bin/chatbench suite -from-json\n")
 	p("bin/bench-results -micro bin/bench-micro.txt` writes this document again from them.\n\n")
 	p("Against a server you started yourself: `go run ./cmd/chatbench -url http://127.0.0.1:8090\n")
 	p("-su-email … -su-password … [scenario flags]` (`-h` lists them; `-json FILE` keeps the result).\n\n")
+
+	p("%s", levers)
 
 	if len(d.micro) > 0 {
 		p("## Micro-benchmarks\n\n")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -248,5 +249,268 @@ func TestMergeArgs(t *testing.T) {
 	}
 	if strings.Join(base, " ") != "-name x -duration 60s -inflight 2000" {
 		t.Errorf("base changed: %q", base)
+	}
+}
+
+// TestLeverRuns: each lever is a before and an after run of a valid
+// scenario, the server's environment on the command line, the JSON files
+// apart from the scenarios'.
+func TestLeverRuns(t *testing.T) {
+	lvs := suiteLevers(20000)
+	runs := leverRunsOf(lvs)
+	if len(runs) != 2*len(lvs) || len(lvs) != 5 {
+		t.Fatalf("%d runs of %d levers, want 10 of 5", len(runs), len(lvs))
+	}
+	spawnArgs := []string{"-spawn", "bin/pocketchat", "-spawn-hooks", "pb_hooks"}
+	for i, r := range runs {
+		wantSide := []string{leverBefore, leverAfter}[i%2]
+		if r.side != wantSide || r.lv.name != lvs[i/2].name {
+			t.Errorf("run %d: %s %s, want %s %s", i, r.lv.name, r.side, lvs[i/2].name, wantSide)
+		}
+		cfg, err := parseConfig(r.commandArgs(spawnArgs), new(strings.Builder))
+		if err != nil {
+			t.Errorf("%s %s: %v", r.lv.name, r.side, err)
+			continue
+		}
+		if cfg.Mode != ModeNative || cfg.Name != "lever-"+r.lv.name+"-"+r.side || cfg.SpawnHooks != "pb_hooks" {
+			t.Errorf("%s %s: mode %s, name %q, hooks %q", r.lv.name, r.side, cfg.Mode, cfg.Name, cfg.SpawnHooks)
+		}
+		wantEnv := r.lv.before
+		if r.side == leverAfter {
+			wantEnv = r.lv.after
+		}
+		if strings.Join(cfg.SpawnEnv, " ") != strings.Join(wantEnv, " ") {
+			t.Errorf("%s %s: server environment %q, want %q", r.lv.name, r.side, cfg.SpawnEnv, wantEnv)
+		}
+		if r.side == leverBefore && len(cfg.SpawnEnv) == 0 {
+			t.Errorf("%s: the before run sets nothing", r.lv.name)
+		}
+		if len(r.lv.figures) == 0 {
+			t.Errorf("%s: no figures", r.lv.name)
+		}
+	}
+	cfgOf := func(name, side string) Config {
+		for _, r := range runs {
+			if r.lv.name == name && r.side == side {
+				cfg, _ := parseConfig(r.commandArgs(spawnArgs), new(strings.Builder))
+				return cfg
+			}
+		}
+		t.Fatalf("no run %s %s", name, side)
+		return Config{}
+	}
+	if c := cfgOf("group-commit", leverBefore); c.Rate != 25 || c.Inflight != 5000 || c.Rooms != 200 ||
+		strings.Join(c.SpawnEnv, " ") != "CHAT_COMMIT_BATCH=1" {
+		t.Errorf("group-commit before: %+v", c)
+	}
+	if c := cfgOf("wal-checkpoint", leverAfter); c.Conns != 10000 || c.Duration != 30*time.Second || len(c.SpawnEnv) != 0 {
+		t.Errorf("wal-checkpoint after: %+v", c)
+	}
+	if c := cfgOf("epoll", leverBefore); c.Conns != 5000 || c.Users != 5000 || c.Senders != 0 || c.SpawnEnv[0] != "CHAT_WS_POLL=false" {
+		t.Errorf("epoll before: %+v", c)
+	}
+	// A low open-files limit shrinks the idle lever as it does the idle
+	// scenario.
+	for _, lv := range suiteLevers(3005) {
+		if lv.name == "epoll" && !slices.Contains(lv.args, "2900") {
+			t.Errorf("epoll under a limit of 3005: %q", lv.args)
+		}
+	}
+
+	paths := map[string]string{}
+	add := func(p, what string) {
+		if prev, ok := paths[p]; ok {
+			t.Errorf("%s and %s both write %s", prev, what, p)
+		}
+		paths[p] = what
+	}
+	for rep := range 3 {
+		for _, r := range runsOf(suiteScenarios(20000)) {
+			add(suiteJSONPath("d", r.sc.name, r.mode, rep), r.sc.name+" "+r.mode)
+		}
+		for _, r := range runs {
+			p := leverJSONPath("d", r.lv.name, r.side, rep)
+			if !strings.HasPrefix(p, "d/lever-") {
+				t.Errorf("lever file %s", p)
+			}
+			add(p, "lever "+r.lv.name+" "+r.side)
+		}
+	}
+	if keys := strings.Join(leverEnvKeys(lvs), " "); keys != "CHAT_CHECKPOINT_EVERY CHAT_COMMIT_BATCH CHAT_WORDFILTER CHAT_WS_POLL CHAT_PRESENCE_LIMIT" {
+		t.Errorf("leverEnvKeys = %s", keys)
+	}
+	env := map[string]string{"CHAT_COMMIT_BATCH": "64"}
+	if err := checkLeverEnv(lvs, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "CHAT_COMMIT_BATCH=64") {
+		t.Errorf("checkLeverEnv with CHAT_COMMIT_BATCH set: %v", err)
+	}
+	if err := checkLeverEnv(lvs, func(string) string { return "" }); err != nil {
+		t.Errorf("checkLeverEnv, nothing set: %v", err)
+	}
+}
+
+func TestSelectRuns(t *testing.T) {
+	scs, lvs := suiteScenarios(20000), suiteLevers(20000)
+	names := func(s []scenario, l []lever) string {
+		var out []string
+		for _, sc := range s {
+			out = append(out, sc.name)
+		}
+		for _, lv := range l {
+			out = append(out, "lever:"+lv.name)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tt := range []struct {
+		only   string
+		levers bool
+		want   string // or the error's text
+		err    bool
+	}{
+		{"", true, "steady,burst,tier-a,tier-b,fanout,idle,lever:wal-checkpoint,lever:group-commit,lever:js-hook,lever:epoll,lever:presence", false},
+		{"", false, "steady,burst,tier-a,tier-b,fanout,idle", false},
+		{"lever:presence, steady ,lever:group-commit", true, "steady,lever:group-commit,lever:presence", false},
+		{"levers", true, "lever:wal-checkpoint,lever:group-commit,lever:js-hook,lever:epoll,lever:presence", false},
+		{"idle", true, "idle", false},
+		{"lever:nope", true, "nope", true},
+		{"nope", true, "nope", true},
+		{"lever:epoll", false, "-levers=false", true},
+	} {
+		s, l, err := selectRuns(scs, lvs, tt.only, tt.levers)
+		switch {
+		case tt.err && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("selectRuns(%q, %v): err = %v, want one about %q", tt.only, tt.levers, err, tt.want)
+		case !tt.err && err != nil:
+			t.Errorf("selectRuns(%q, %v): %v", tt.only, tt.levers, err)
+		case !tt.err && names(s, l) != tt.want:
+			t.Errorf("selectRuns(%q, %v) = %s, want %s", tt.only, tt.levers, names(s, l), tt.want)
+		}
+	}
+}
+
+func TestSpawnEnvFlag(t *testing.T) {
+	cfg, err := parseConfig([]string{"-spawn", "bin/pocketchat", "-spawn-env", "CHAT_COMMIT_BATCH=1",
+		"-spawn-env", "CHAT_WORDFILTER=", "-spawn-env", "X_2=a=b c"}, new(strings.Builder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.SpawnEnv, "|"); got != "CHAT_COMMIT_BATCH=1|CHAT_WORDFILTER=|X_2=a=b c" {
+		t.Errorf("SpawnEnv = %q", cfg.SpawnEnv)
+	}
+	for _, bad := range []string{"CHAT_COMMIT_BATCH", "=1", "1A=x", "A-B=x", "A B=x", "é=x", "A=x\x00y", ""} {
+		if _, err := parseConfig([]string{"-spawn", "bin/pocketchat", "-spawn-env", bad}, new(strings.Builder)); err == nil {
+			t.Errorf("-spawn-env %q accepted", bad)
+		}
+	}
+	if _, err := parseConfig([]string{"-spawn-env", "A=1"}, new(strings.Builder)); err == nil || !strings.Contains(err.Error(), "needs -spawn") {
+		t.Errorf("-spawn-env without -spawn: %v", err)
+	}
+	// A Config built in code is checked too.
+	c := Config{Spawn: "bin/pocketchat", SpawnEnv: []string{"no shape"}}
+	c.Mode, c.Rooms, c.Members, c.Senders, c.Rate, c.Duration, c.Timeout, c.AuthWorkers, c.DialWorkers = ModeNative, 1, 1, 1, 1, time.Second, time.Minute, 1, 1
+	c.fill()
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "KEY=VALUE") {
+		t.Errorf("validate with a bad SpawnEnv: %v", err)
+	}
+}
+
+// leverResult is a synthetic result of a lever run, as the suite would
+// have it.
+func leverResult(t *testing.T, r leverRun, persistedPerSec, ackP99 float64, commits float64) *Result {
+	t.Helper()
+	spawnArgs := []string{"-spawn", "bin/pocketchat", "-spawn-hooks", "pb_hooks"}
+	args := r.commandArgs(spawnArgs)
+	cfg, err := parseConfig(args, new(strings.Builder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &Result{Name: cfg.Name, Mode: cfg.Mode, Config: cfg, PID: 42, Started: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
+		Command: "bin/chatbench " + strings.Join(args, " "), ConnsHeld: cfg.Conns,
+		Planned: 100_000, Sent: 100_000, Acked: 100_000, Persisted: 100_000,
+		PersistedPerSec: persistedPerSec, ServerCPUSec: 100_000 / persistedPerSec,
+		Server: &serverMetrics{Commits: commits, CommittedMsgs: 100_000}}
+	res.Machine.CPUs = 2
+	res.Ack.P99 = ackP99
+	return res
+}
+
+// TestLeversMarkdown renders the levers' section from synthetic results,
+// directly and through JSON files as -from-json reads them.
+func TestLeversMarkdown(t *testing.T) {
+	var gc lever
+	for _, lv := range suiteLevers(20000) {
+		if lv.name == "group-commit" {
+			gc = lv
+		}
+	}
+	runs := leverRunsOf([]lever{gc})
+	before, after := runs[0], runs[1]
+	d := &suiteDoc{results: map[string][]*Result{}, levers: []lever{gc}, leverRepeat: 3, leverResults: map[string][]*Result{
+		// Medians: 2000 persisted/s, 400 ms p99, 100,000 commits (1 per
+		// commit), 50 s of CPU (0.5 s per 1,000).
+		leverKey(gc.name, leverBefore): {
+			leverResult(t, before, 2000, 500, 100_000), leverResult(t, before, 1000, 400, 100_000), leverResult(t, before, 4000, 10, 100_000),
+		},
+		// 5000/s, 20 ms, 20 s (0.2 s per 1,000), 100 per commit.
+		leverKey(gc.name, leverAfter): {
+			leverResult(t, after, 5000, 20, 1000), leverResult(t, after, 5000, 30, 1000), leverResult(t, after, 6000, 15, 1000),
+		},
+	}}
+	d.leverResults[leverKey(gc.name, leverBefore)][1].Lost = 3
+	md := d.markdown()
+	t.Log("\n" + md)
+	for _, want := range []string{
+		"## Levers: before and after",
+		"### Group commit",
+		"alternate, 3 times each",
+		"# before\nbin/chatbench -spawn bin/pocketchat -spawn-hooks pb_hooks -spawn-env CHAT_COMMIT_BATCH=1 -mode native -name lever-group-commit-before -rooms 200",
+		"# after\nbin/chatbench -spawn bin/pocketchat -spawn-hooks pb_hooks -mode native -name lever-group-commit-after -rooms 200",
+		"| figure | before (`CHAT_COMMIT_BATCH=1`) | after (defaults) | after / before | better |",
+		"| persisted messages/s | 2000.0 | 5000.0 | 2.50 | higher |",
+		"| send→ack p99 | 400.0 ms | 20.0 ms | 0.050 | lower |",
+		"| server CPU per 1,000 persisted messages | 0.500 s | 0.200 s | 0.40 | lower |",
+		"| messages per commit (server) | 1.0 | 100.0 | – | – |",
+		"- before, run 2: deliveries lost: 3, duplicated: 0, out of order: 0",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("document lacks %q", want)
+		}
+	}
+	if strings.Contains(md, "No results") || strings.Contains(md, "## Targets") {
+		t.Error("a document of levers only: no results, or targets of no scenario")
+	}
+	if strings.Contains(md, "delivered every acked message once") {
+		t.Error("a run lost deliveries, yet the document says every run delivered everything")
+	}
+	how, lev, fig := strings.Index(md, "## How it was run"), strings.Index(md, "## Levers"), strings.Index(md, "## What the figures mean")
+	if !(how >= 0 && how < lev && lev < fig) {
+		t.Errorf("sections out of place: how it was run %d, levers %d, figures %d", how, lev, fig)
+	}
+
+	// Through JSON, as -json-dir keeps them and -from-json reads them.
+	dir := t.TempDir()
+	for _, side := range []string{leverBefore, leverAfter} {
+		for rep, r := range d.leverResults[leverKey(gc.name, side)] {
+			if err := writeJSON(leverJSONPath(dir, gc.name, side, rep), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	back := &suiteDoc{results: map[string][]*Result{}, levers: []lever{gc}, leverResults: map[string][]*Result{}}
+	if err := back.readLeverJSON(dir); err != nil {
+		t.Fatal(err)
+	}
+	if back.leverRepeat != 3 || len(back.leverResults[leverKey(gc.name, leverAfter)]) != 3 {
+		t.Errorf("read back %d repeats", back.leverRepeat)
+	}
+	if got := back.markdown(); got != md {
+		t.Errorf("the document from JSON differs:\n%s", got)
+	}
+	if r := back.leverResults[leverKey(gc.name, leverBefore)][0]; strings.Join(r.Config.SpawnEnv, " ") != "CHAT_COMMIT_BATCH=1" {
+		t.Errorf("the server environment did not survive JSON: %q", r.Config.SpawnEnv)
+	}
+	// A lever whose files are missing is an error, with the way out.
+	other := &suiteDoc{results: map[string][]*Result{}, levers: suiteLevers(20000)[:1], leverResults: map[string][]*Result{}}
+	if err := other.readLeverJSON(dir); err == nil || !strings.Contains(err.Error(), "-levers=false") {
+		t.Errorf("missing lever files: %v", err)
 	}
 }
