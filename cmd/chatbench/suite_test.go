@@ -514,3 +514,24 @@ func TestLeversMarkdown(t *testing.T) {
 		t.Errorf("missing lever files: %v", err)
 	}
 }
+
+// A scenario's analysis follows its figures and targets in the document.
+func TestScenarioAnalysisRendered(t *testing.T) {
+	var tierB scenario
+	for _, sc := range suiteScenarios(20_000) {
+		if sc.name == "tier-b" {
+			tierB = sc
+		}
+	}
+	if tierB.analysis == "" {
+		t.Fatal("tier-b has no analysis")
+	}
+	r := &Result{PID: 1, ServerCPUSec: 1, DeliveriesPerCPUSec: 1000, Planned: 10, Sent: 10}
+	r.Delivery = Latency{Count: 10, P99: 5}
+	d := &suiteDoc{scenarios: []scenario{tierB}, repeat: 1, results: map[string][]*Result{suiteKey("tier-b", ModeNative): {r}}}
+	md := d.markdown()
+	i, j := strings.Index(md, "Targets:\n"), strings.Index(md, tierB.analysis)
+	if j < 0 || i < 0 || j < i {
+		t.Errorf("analysis missing or before the targets (targets at %d, analysis at %d)", i, j)
+	}
+}
