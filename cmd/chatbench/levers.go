@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -269,20 +267,11 @@ func (d *suiteDoc) readLeverJSON(dir string) error {
 	d.leverRepeat = 0
 	for _, r := range leverRunsOf(d.levers) {
 		key := leverKey(r.lv.name, r.side)
-		for rep := 0; ; rep++ {
-			data, err := os.ReadFile(leverJSONPath(dir, r.lv.name, r.side, rep))
-			if errors.Is(err, os.ErrNotExist) && rep > 0 {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("%w (-levers=false leaves the levers out)", err)
-			}
-			var res Result
-			if err := json.Unmarshal(data, &res); err != nil {
-				return fmt.Errorf("%s: %w", key, err)
-			}
-			d.leverResults[key] = append(d.leverResults[key], &res)
+		rs, err := readRepeats(key, func(rep int) string { return leverJSONPath(dir, r.lv.name, r.side, rep) })
+		if err != nil {
+			return fmt.Errorf("%w (-levers=false leaves the levers out)", err)
 		}
+		d.leverResults[key] = append(d.leverResults[key], rs...)
 		d.leverRepeat = max(d.leverRepeat, len(d.leverResults[key]))
 	}
 	return nil

@@ -507,23 +507,34 @@ func (d *suiteDoc) readJSON(dir string) error {
 	d.repeat = 0
 	for _, r := range runsOf(d.scenarios) {
 		key := suiteKey(r.sc.name, r.mode)
-		for rep := 0; ; rep++ {
-			data, err := os.ReadFile(suiteJSONPath(dir, r.sc.name, r.mode, rep))
-			if errors.Is(err, os.ErrNotExist) && rep > 0 {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			var res Result
-			if err := json.Unmarshal(data, &res); err != nil {
-				return fmt.Errorf("%s: %w", key, err)
-			}
-			d.results[key] = append(d.results[key], &res)
+		rs, err := readRepeats(key, func(rep int) string { return suiteJSONPath(dir, r.sc.name, r.mode, rep) })
+		if err != nil {
+			return err
 		}
+		d.results[key] = append(d.results[key], rs...)
 		d.repeat = max(d.repeat, len(d.results[key]))
 	}
 	return nil
+}
+
+// readRepeats reads the kept results of one run, repeat 0, 1, … until
+// the first missing file; the first must exist.
+func readRepeats(key string, path func(rep int) string) ([]*Result, error) {
+	var out []*Result
+	for rep := 0; ; rep++ {
+		data, err := os.ReadFile(path(rep))
+		if errors.Is(err, os.ErrNotExist) && rep > 0 {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var res Result
+		if err := json.Unmarshal(data, &res); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		out = append(out, &res)
+	}
 }
 
 // medianOf is a figure's median over runs; ok is false if any run lacks
