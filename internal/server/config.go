@@ -73,6 +73,10 @@ type Config struct {
 	// a background goroutine, which runs one this long after commits
 	// (checkpoint.go). 0 lets SQLite checkpoint after commits itself.
 	CheckpointEvery time.Duration
+	// DBCacheKiB is SQLite's page cache per database connection, in KiB
+	// (PocketBase's own default is 32000); see DBConnect for why it is
+	// smaller here.
+	DBCacheKiB int
 }
 
 // Bounds of the group commit's settings.
@@ -82,6 +86,8 @@ const (
 	// maxCheckpointEvery: beyond that the WAL grows to tens of thousands
 	// of pages under load, and reads slow down.
 	maxCheckpointEvery = 10 * time.Second
+	// defaultDBCacheKiB is SQLite's own default page cache size.
+	defaultDBCacheKiB = 2000
 )
 
 // maxPresenceLimit bounds CHAT_PRESENCE_LIMIT: a joined reply lists up
@@ -111,6 +117,7 @@ func DefaultConfig() Config {
 		CommitBatch:     defaultCommitBatch,
 		CommitWait:      defaultCommitWait,
 		CheckpointEvery: checkpointEvery,
+		DBCacheKiB:      defaultDBCacheKiB,
 	}
 }
 
@@ -146,6 +153,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.CommitBatch = r.int("CHAT_COMMIT_BATCH", c.CommitBatch, 1, maxCommitBatch)
 	c.CommitWait = r.durationIn("CHAT_COMMIT_WAIT", c.CommitWait, 0, maxCommitWait)
 	c.CheckpointEvery = r.durationIn("CHAT_CHECKPOINT_EVERY", c.CheckpointEvery, 0, maxCheckpointEvery)
+	c.DBCacheKiB = r.int("CHAT_DB_CACHE_KB", c.DBCacheKiB, 64, 1<<20)
 	if c.WS.PingPeriod >= c.WS.PongWait {
 		r.errs = append(r.errs, fmt.Sprintf("CHAT_WS_PING (%s) must be shorter than CHAT_WS_PONG_WAIT (%s)", c.WS.PingPeriod, c.WS.PongWait))
 	}

@@ -54,6 +54,7 @@ func TestConfigDefaults(t *testing.T) {
 		CommitBatch:     256,
 		CommitWait:      2 * time.Millisecond,
 		CheckpointEvery: 250 * time.Millisecond,
+		DBCacheKiB:      2000,
 	}
 	if len(c.Bot.Aliases) != 0 {
 		t.Errorf("default bot aliases = %q, want none", c.Bot.Aliases)
@@ -84,6 +85,7 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		"CHAT_COMMIT_WAIT":      "2ms",
 		"CHAT_WS_POLL":          "false",
 		"CHAT_CHECKPOINT_EVERY": "1s",
+		"CHAT_DB_CACHE_KB":      "32000",
 	}))
 	if err != nil {
 		t.Fatalf("ConfigFromEnv error: %v", err)
@@ -111,6 +113,7 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		CommitBatch:     32,
 		CommitWait:      2 * time.Millisecond,
 		CheckpointEvery: time.Second,
+		DBCacheKiB:      32000,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("ConfigFromEnv =\n%+v\nwant\n%+v", c, want)
@@ -194,6 +197,9 @@ func TestConfigFromEnvBadValues(t *testing.T) {
 		{"CHAT_COMMIT_WAIT", "1001ms"},
 		{"CHAT_CHECKPOINT_EVERY", "11s"},
 		{"CHAT_CHECKPOINT_EVERY", "-1s"},
+		{"CHAT_DB_CACHE_KB", "63"},
+		{"CHAT_DB_CACHE_KB", "-2000"}, // SQLite's own sign convention is not ours
+		{"CHAT_DB_CACHE_KB", "1048577"},
 		{"CHAT_WS_POLL", "sometimes"},
 		{"CHAT_COMMIT_WAIT", "soon"},
 	}

@@ -27,7 +27,9 @@ type store struct {
 
 	mu    sync.RWMutex
 	users map[string]cachedUser
-	rooms map[string]chat.Room
+	// rooms are shared with the sessions (VisibleRooms): never modified
+	// in place, only replaced.
+	rooms map[string]*chat.Room
 	// gen counts changes reported by the hooks. A lookup caches what it
 	// read only if gen did not move meanwhile, so a change that lands
 	// while the query runs (a ban, a deleted room) is never overwritten
@@ -43,7 +45,7 @@ type cachedUser struct {
 var _ session.Store = (*store)(nil)
 
 func newStore(app core.App, m *metrics) *store {
-	return &store{app: app, metrics: m, users: make(map[string]cachedUser), rooms: make(map[string]chat.Room)}
+	return &store{app: app, metrics: m, users: make(map[string]cachedUser), rooms: make(map[string]*chat.Room)}
 }
 
 func notFound(what string) error { return chat.Errorf(chat.CodeNotFound, "%s not found", what) }
@@ -58,7 +60,7 @@ func (s *store) forgetUser(id string) {
 
 func (s *store) rememberRoom(r chat.Room) {
 	s.mu.Lock()
-	s.rooms[r.ID] = r
+	s.rooms[r.ID] = &r
 	s.gen++
 	s.mu.Unlock()
 }
@@ -157,7 +159,7 @@ func (s *store) Room(ctx context.Context, id string) (chat.Room, error) {
 	gen := s.gen
 	s.mu.RUnlock()
 	if ok {
-		return r, nil
+		return *r, nil
 	}
 	rec, err := s.app.FindRecordById(colRooms, id, withCtx(ctx))
 	if err != nil {
@@ -166,16 +168,18 @@ func (s *store) Room(ctx context.Context, id string) (chat.Room, error) {
 		}
 		return chat.Room{}, err
 	}
-	r = roomFromRecord(rec)
+	room := roomFromRecord(rec)
 	s.mu.Lock()
 	if s.gen == gen {
-		s.rooms[id] = r
+		s.rooms[id] = &room
 	}
 	s.mu.Unlock()
-	return r, nil
+	return room, nil
 }
 
-func (s *store) VisibleRooms(ctx context.Context, userID string) ([]chat.Room, error) {
+// VisibleRooms hands out the cached rooms themselves (see sharedLocked):
+// the callers only read them.
+func (s *store) VisibleRooms(ctx context.Context, userID string) ([]*chat.Room, error) {
 	gen := s.generation()
 	q := s.app.RecordQuery(colRooms).WithContext(ctx).OrderBy("name ASC")
 	if userID == "" {
@@ -190,7 +194,7 @@ func (s *store) VisibleRooms(ctx context.Context, userID string) ([]chat.Room, e
 	if err := q.All(&recs); err != nil {
 		return nil, err
 	}
-	rooms := make([]chat.Room, len(recs))
+	rooms := make([]*chat.Room, len(recs))
 	s.mu.Lock()
 	for i, rec := range recs {
 		rooms[i] = s.sharedLocked(roomFromRecord(rec), gen)
@@ -199,24 +203,24 @@ func (s *store) VisibleRooms(ctx context.Context, userID string) ([]chat.Room, e
 	return rooms, nil
 }
 
-// sharedLocked returns the cached copy of r when it is the same room in
-// the same state, so that every session that sees the room shares one
-// members list and one set of strings instead of holding copies: with
-// thousands of connections that is a good part of their memory. Otherwise
+// sharedLocked returns the cached room when it is r in the same state, so
+// that every session that sees the room holds one pointer to it instead
+// of a copy of its fields and members: with thousands of connections
+// that is a good part of their memory. Otherwise
 // r is cached, unless a change was reported since gen (r may be older
 // than the cache then). A room the hooks cached differs from the one read
 // back in its times' precision alone (the database keeps milliseconds),
 // so the first load replaces it. s.mu is held.
-func (s *store) sharedLocked(r chat.Room, gen uint64) chat.Room {
+func (s *store) sharedLocked(r chat.Room, gen uint64) *chat.Room {
 	c, ok := s.rooms[r.ID]
 	if ok && c.Updated.Equal(r.Updated) && c.Created.Equal(r.Created) && c.Name == r.Name &&
 		c.Description == r.Description && c.Kind == r.Kind && c.Owner == r.Owner && slices.Equal(c.Members, r.Members) {
 		return c
 	}
 	if s.gen == gen {
-		s.rooms[r.ID] = r
+		s.rooms[r.ID] = &r
 	}
-	return r
+	return &r
 }
 
 func (s *store) Messages(ctx context.Context, roomID string, p session.Page) ([]chat.Message, bool, error) {

@@ -110,7 +110,7 @@ func (f *storeFixture) general(t testing.TB) chat.Room {
 	return roomFromRecord(rec)
 }
 
-func roomNames(rooms []chat.Room) []string {
+func roomNames(rooms []*chat.Room) []string {
 	names := make([]string, len(rooms))
 	for i, r := range rooms {
 		names[i] = r.Name
@@ -168,6 +168,51 @@ func TestStoreVisibleRooms(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Sessions hold the rooms VisibleRooms lists for as long as they live:
+// every session that sees a room must share the store's copy, and a
+// changed room must be a new copy, never the shared one edited in place.
+func TestStoreVisibleRoomsShared(t *testing.T) {
+	t.Parallel()
+	f := newStoreFixture(t)
+	ctx := context.Background()
+	alice, _ := f.newUser(t, "Alice")
+	bob, _ := f.newUser(t, "Bob")
+	_, rec := f.newRoom(t, "Pair", chat.KindPrivate, alice.ID, bob.ID)
+
+	find := func(userID string) *chat.Room {
+		t.Helper()
+		rooms, err := f.st.VisibleRooms(ctx, userID)
+		if err != nil {
+			t.Fatalf("VisibleRooms: %v", err)
+		}
+		for _, r := range rooms {
+			if r.ID == rec.Id {
+				return r
+			}
+		}
+		t.Fatalf("room Pair not visible to %s", userID)
+		return nil
+	}
+	a, b := find(alice.ID), find(bob.ID)
+	if a != b {
+		t.Errorf("Alice and Bob got different copies of the room")
+	}
+	if again := find(alice.ID); again != a {
+		t.Errorf("a second listing gave a new copy of an unchanged room")
+	}
+
+	rec.Set("name", "Pair renamed")
+	if err := f.app.Save(rec); err != nil {
+		t.Fatal(err)
+	}
+	if a.Name != "Pair" {
+		t.Errorf("the copy a session holds changed in place to %q", a.Name)
+	}
+	if r := find(bob.ID); r.Name != "Pair renamed" || r == a {
+		t.Errorf("after the rename Bob got %q (same copy: %v), want the new name in a new copy", r.Name, r == a)
 	}
 }
 

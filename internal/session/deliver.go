@@ -36,18 +36,18 @@ func (s *Session) roomChanged(ev *chat.Event) {
 	visible := p.Action != chat.ActionDelete && p.Room.CanRead(uid)
 
 	s.mu.Lock()
-	_, had := s.rooms[p.Room.ID]
+	had := s.rooms.get(p.Room.ID) != nil
 	var out *chat.Event
 	switch {
 	case visible:
 		room := p.Room
-		s.rooms[room.ID] = &room
+		s.rooms.put(&room)
 		out = ev
 		if !had && p.Action != chat.ActionCreate {
 			out = chat.MustEvent(chat.EventRoom, chat.RoomPayload{Action: chat.ActionCreate, Room: p.Room})
 		}
 	case had:
-		delete(s.rooms, p.Room.ID)
+		s.rooms.remove(p.Room.ID)
 		s.joinDoneLocked(p.Room.ID)
 		out = ev
 		if p.Action != chat.ActionDelete {

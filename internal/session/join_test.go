@@ -19,8 +19,9 @@ type joinStore struct {
 	room chat.Room
 }
 
-func (s joinStore) VisibleRooms(context.Context, string) ([]chat.Room, error) {
-	return []chat.Room{s.room}, nil
+func (s joinStore) VisibleRooms(context.Context, string) ([]*chat.Room, error) {
+	r := s.room
+	return []*chat.Room{&r}, nil
 }
 
 func (s joinStore) Room(_ context.Context, id string) (chat.Room, error) {

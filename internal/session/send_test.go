@@ -23,7 +23,7 @@ type commitStore struct {
 	texts   []string
 }
 
-func (s *commitStore) VisibleRooms(context.Context, string) ([]chat.Room, error) { return nil, nil }
+func (s *commitStore) VisibleRooms(context.Context, string) ([]*chat.Room, error) { return nil, nil }
 func (s *commitStore) Room(_ context.Context, id string) (chat.Room, error) {
 	return chat.Room{ID: id, Name: id, Kind: chat.KindPublic}, nil
 }

@@ -27,7 +27,8 @@ import (
 // are *chat.Error values; anything else is reported as "internal".
 type Store interface {
 	// VisibleRooms lists the rooms the user ("" for a guest) can read.
-	VisibleRooms(ctx context.Context, userID string) ([]chat.Room, error)
+	// The rooms may be shared with other sessions: they are only read.
+	VisibleRooms(ctx context.Context, userID string) ([]*chat.Room, error)
 	// Room returns a room by id, or a CodeNotFound error.
 	Room(ctx context.Context, id string) (chat.Room, error)
 	// User returns a user by id, or a CodeNotFound error.
@@ -109,9 +110,8 @@ type Session struct {
 	connID uint64
 
 	mu sync.Mutex
-	// rooms the user can see. Pointers: an idle connection's map stays one
-	// small group (a map of Room values is over a kilobyte for two rooms).
-	rooms map[string]*chat.Room
+	// rooms the user can see, shared with the store's cache (read only).
+	rooms roomSet
 	// joining holds room events back while a join loads history; nil
 	// between joins, as most connections are most of the time.
 	joining map[string][]*chat.Event
@@ -120,7 +120,7 @@ type Session struct {
 	// yet answered; sendDone signals each answer (to a reader at the
 	// InFlight bound, or to Wait).
 	sendMu   sync.Mutex
-	sendDone *sync.Cond
+	sendDone sync.Cond // L is &sendMu; a value, one allocation less per connection
 	sends    int
 }
 
@@ -142,9 +142,8 @@ func New(cfg Config, store Store, h *hub.Hub, out Outbox, user *chat.User, connI
 	}
 	s := &Session{
 		cfg: cfg, store: store, hub: h, out: out, user: user, connID: connID,
-		rooms: make(map[string]*chat.Room),
 	}
-	s.sendDone = sync.NewCond(&s.sendMu)
+	s.sendDone.L = &s.sendMu
 	return s
 }
 
@@ -172,14 +171,10 @@ func (s *Session) Start(ctx context.Context) error {
 		return err
 	}
 	s.mu.Lock()
-	for i, r := range rooms {
-		if _, ok := s.rooms[r.ID]; !ok { // a room event may have arrived first
-			s.rooms[r.ID] = &rooms[i]
-		}
-	}
+	s.rooms.putAll(rooms) // a room event may have brought some first: they stay
 	list := make([]chat.Room, 0, len(s.rooms))
 	for _, r := range rooms {
-		if cur, ok := s.rooms[r.ID]; ok {
+		if cur := s.rooms.get(r.ID); cur != nil {
 			list = append(list, *cur)
 		}
 	}
@@ -241,9 +236,9 @@ func (s *Session) reply(req *chat.Request, typ string, payload any) error {
 // moment ago on another path is found too.
 func (s *Session) readable(ctx context.Context, id string) (chat.Room, error) {
 	s.mu.Lock()
-	cached, ok := s.rooms[id]
+	cached := s.rooms.get(id)
 	s.mu.Unlock()
-	if ok {
+	if cached != nil {
 		return *cached, nil
 	}
 	r, err := s.store.Room(ctx, id)
@@ -254,7 +249,7 @@ func (s *Session) readable(ctx context.Context, id string) (chat.Room, error) {
 		return chat.Room{}, chat.Errorf(chat.CodeForbidden, "you may not read this room")
 	}
 	s.mu.Lock()
-	s.rooms[id] = &r
+	s.rooms.put(&r)
 	s.mu.Unlock()
 	return r, nil
 }
@@ -446,7 +441,7 @@ func (s *Session) direct(ctx context.Context, req *chat.Request) (chat.Room, err
 		return chat.Room{}, err
 	}
 	s.mu.Lock()
-	s.rooms[room.ID] = &room
+	s.rooms.put(&room)
 	s.mu.Unlock()
 	return room, nil
 }

@@ -148,8 +148,13 @@ type Conn struct {
 	finished   bool    // the close frame is written (or given up) and the socket closed
 	ping       *time.Timer
 
-	closed  chan struct{} // closed when ending becomes true
-	written chan struct{} // closed when finished becomes true
+	// ended mirrors ending for the readers, which check it without c.mu.
+	ended atomic.Bool
+	// done and written are made only when someone waits (Done,
+	// afterRead): an idle connection has neither. Closed when ending,
+	// and finished, become true. c.mu.
+	done    chan struct{}
+	written chan struct{}
 
 	// Polled connections (poll != nil) have no reader goroutine: drain
 	// runs when the socket has data. The fields below are theirs.
@@ -168,8 +173,6 @@ func New(c *websocket.Conn, enc chat.Encoder, cfg Config) *Conn {
 	cfg = cfg.withDefaults()
 	return &Conn{
 		ws: c, nc: c.NetConn(), enc: enc, cfg: cfg,
-		closed:  make(chan struct{}),
-		written: make(chan struct{}),
 	}
 }
 
@@ -217,10 +220,7 @@ func (c *Conn) endWith(why closing, readErr error) {
 		c.mu.Unlock()
 		return
 	}
-	c.ending = true
-	c.why = why
-	c.endReadErr = readErr
-	close(c.closed)
+	c.setEndingLocked(why, readErr)
 	c.stopPollLocked(readErr)
 	if why.code == CloseTooSlow {
 		// Drop what is queued. A write in progress is left to finish (or
@@ -248,8 +248,27 @@ func (c *Conn) stopPollLocked(readErr error) {
 	}
 }
 
+// setEndingLocked marks the connection as ending. c.mu is held.
+func (c *Conn) setEndingLocked(why closing, readErr error) {
+	c.ending, c.why, c.endReadErr = true, why, readErr
+	c.ended.Store(true)
+	if c.done != nil {
+		close(c.done)
+	}
+}
+
 // Done is closed when the connection is ending.
-func (c *Conn) Done() <-chan struct{} { return c.closed }
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.ending {
+			close(c.done)
+		}
+	}
+	return c.done
+}
 
 // CloseCode is the code the connection ended with (CloseTooSlow for a
 // client dropped as too slow), or 0 while Done is still open.
@@ -369,8 +388,14 @@ func (c *Conn) afterRead(h Handler, err error) {
 	c.mu.Lock()
 	c.readerDone = true
 	c.kickLocked() // the writer writes what is left and the close frame
+	if !c.finished && c.written == nil {
+		c.written = make(chan struct{})
+	}
+	written := c.written
 	c.mu.Unlock()
-	<-c.written
+	if written != nil {
+		<-written
+	}
 	if isServerEnd(err) {
 		err = nil
 	}
@@ -408,13 +433,9 @@ func (c *Conn) read(h Handler) error {
 	for {
 		typ, frame, err := c.ws.ReadMessage()
 		if err != nil {
-			select {
-			case <-c.closed:
-				var ce *websocket.CloseError
-				if !errors.As(err, &ce) {
-					return errEnded // woken to end
-				}
-			default:
+			var ce *websocket.CloseError
+			if c.ended.Load() && !errors.As(err, &ce) {
+				return errEnded // woken to end
 			}
 			return err
 		}
@@ -597,13 +618,13 @@ func (c *Conn) stop() {
 	}
 	if !c.ending {
 		// A write failed before anyone asked to end: the socket broke.
-		c.ending, c.why = true, closing{code: websocket.CloseAbnormalClosure}
-		c.endReadErr = net.ErrClosed
-		close(c.closed)
+		c.setEndingLocked(closing{code: websocket.CloseAbnormalClosure}, net.ErrClosed)
 	}
 	c.stopPollLocked(c.endReadErr)
 	_ = c.nc.Close()
-	close(c.written)
+	if c.written != nil {
+		close(c.written)
+	}
 }
 
 // appendFrame appends one unmasked, unfragmented server frame.

@@ -96,14 +96,7 @@ func (c *Conn) readAll(buf *[]byte) error {
 
 // endingNow reports whether the connection is ending, so a drain stops
 // after the frame it handled.
-func (c *Conn) endingNow() bool {
-	select {
-	case <-c.closed:
-		return true
-	default:
-		return false
-	}
-}
+func (c *Conn) endingNow() bool { return c.ended.Load() }
 
 // gotText and gotPing make Conn the frameSink of its own drains.
 func (c *Conn) gotText(msg []byte) { c.h.Frame(msg) }
