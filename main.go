@@ -18,11 +18,11 @@ import (
 var public embed.FS
 
 func main() {
+	app := pocketbase.New()
 	cfg, err := server.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		log.Fatal(err)
 	}
-	app := pocketbase.NewWithConfig(pocketbase.Config{DBConnect: server.DBConnect(cfg.DBCacheKiB)})
 	cfg.Public, _ = fs.Sub(public, "pb_public")
 	if err := server.RegisterPlugins(app, app.RootCmd, cfg); err != nil {
 		log.Fatal(err)

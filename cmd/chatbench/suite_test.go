@@ -258,8 +258,8 @@ func TestMergeArgs(t *testing.T) {
 func TestLeverRuns(t *testing.T) {
 	lvs := suiteLevers(20000)
 	runs := leverRunsOf(lvs)
-	if len(runs) != 2*len(lvs) || len(lvs) != 6 {
-		t.Fatalf("%d runs of %d levers, want 12 of 6", len(runs), len(lvs))
+	if len(runs) != 2*len(lvs) || len(lvs) != 5 {
+		t.Fatalf("%d runs of %d levers, want 10 of 5", len(runs), len(lvs))
 	}
 	spawnArgs := []string{"-spawn", "bin/pocketchat", "-spawn-hooks", "pb_hooks"}
 	for i, r := range runs {
@@ -309,15 +309,11 @@ func TestLeverRuns(t *testing.T) {
 	if c := cfgOf("epoll", leverBefore); c.Conns != 5000 || c.Users != 5000 || c.Senders != 0 || c.SpawnEnv[0] != "CHAT_WS_POLL=false" {
 		t.Errorf("epoll before: %+v", c)
 	}
-	if c := cfgOf("sqlite-cache", leverBefore); c.Conns != 19900 || c.Users != 10000 || c.Senders != 0 ||
-		strings.Join(c.SpawnEnv, " ") != "CHAT_DB_CACHE_KB=32000" {
-		t.Errorf("sqlite-cache before: %+v", c)
-	}
-	// A low open-files limit shrinks the idle levers as it does the idle
+	// A low open-files limit shrinks the idle lever as it does the idle
 	// scenario.
 	for _, lv := range suiteLevers(3005) {
-		if (lv.name == "epoll" || lv.name == "sqlite-cache") && !slices.Contains(lv.args, "2900") {
-			t.Errorf("%s under a limit of 3005: %q", lv.name, lv.args)
+		if lv.name == "epoll" && !slices.Contains(lv.args, "2900") {
+			t.Errorf("epoll under a limit of 3005: %q", lv.args)
 		}
 	}
 
@@ -340,7 +336,7 @@ func TestLeverRuns(t *testing.T) {
 			add(p, "lever "+r.lv.name+" "+r.side)
 		}
 	}
-	if keys := strings.Join(leverEnvKeys(lvs), " "); keys != "CHAT_CHECKPOINT_EVERY CHAT_COMMIT_BATCH CHAT_WORDFILTER CHAT_WS_POLL CHAT_DB_CACHE_KB CHAT_PRESENCE_LIMIT" {
+	if keys := strings.Join(leverEnvKeys(lvs), " "); keys != "CHAT_CHECKPOINT_EVERY CHAT_COMMIT_BATCH CHAT_WORDFILTER CHAT_WS_POLL CHAT_PRESENCE_LIMIT" {
 		t.Errorf("leverEnvKeys = %s", keys)
 	}
 	env := map[string]string{"CHAT_COMMIT_BATCH": "64"}
@@ -370,10 +366,10 @@ func TestSelectRuns(t *testing.T) {
 		want   string // or the error's text
 		err    bool
 	}{
-		{"", true, "steady,burst,tier-a,tier-b,fanout,idle,lever:wal-checkpoint,lever:group-commit,lever:js-hook,lever:epoll,lever:sqlite-cache,lever:presence", false},
+		{"", true, "steady,burst,tier-a,tier-b,fanout,idle,lever:wal-checkpoint,lever:group-commit,lever:js-hook,lever:epoll,lever:presence", false},
 		{"", false, "steady,burst,tier-a,tier-b,fanout,idle", false},
 		{"lever:presence, steady ,lever:group-commit", true, "steady,lever:group-commit,lever:presence", false},
-		{"levers", true, "lever:wal-checkpoint,lever:group-commit,lever:js-hook,lever:epoll,lever:sqlite-cache,lever:presence", false},
+		{"levers", true, "lever:wal-checkpoint,lever:group-commit,lever:js-hook,lever:epoll,lever:presence", false},
 		{"idle", true, "idle", false},
 		{"lever:nope", true, "nope", true},
 		{"nope", true, "nope", true},
