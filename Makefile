@@ -76,10 +76,9 @@ fuzz:
 # numbers and whether each target holds; each run's raw result stays in
 # bin/bench-results/ (`bin/chatbench suite -from-json bin/bench-results -micro
 # bin/bench-micro.txt` writes the document again from them). Then the levers:
-# six settings of the server (CHAT_CHECKPOINT_EVERY, CHAT_COMMIT_BATCH,
-# CHAT_WORDFILTER, CHAT_WS_POLL, CHAT_DB_CACHE_KB, CHAT_PRESENCE_LIMIT), each
-# measured on one scenario as before its change and at its default, about 15
-# more minutes.
+# five settings of the server (CHAT_CHECKPOINT_EVERY, CHAT_COMMIT_BATCH,
+# CHAT_WORDFILTER, CHAT_WS_POLL, CHAT_PRESENCE_LIMIT), each measured on one
+# scenario as before its change and at its default, about 10 more minutes.
 # About 30 minutes on 2 cores; BENCH_REPEAT=3 runs each load scenario three
 # times and reports medians, BENCH_LEVER_REPEAT=3 each lever's two runs.
 BENCH_COUNT ?= 3

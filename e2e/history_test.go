@@ -43,7 +43,7 @@ func checkUnique(t testing.TB, what string, list []string) {
 }
 
 func TestHistory(t *testing.T) {
-	srv := StartServer(t)
+	srv := StartServer(t, WithEnv("CHAT_SEND_RATE=0")) // sends faster than the per-user limit on purpose
 	general := srv.General()
 	alice, bob := srv.NewUser("Alice"), srv.NewUser("Bob")
 

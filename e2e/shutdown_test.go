@@ -42,7 +42,7 @@ func TestShutdownClosesEveryConnection(t *testing.T) {
 }
 
 func TestShutdownLosesNothingAcked(t *testing.T) {
-	srv := StartServer(t)
+	srv := StartServer(t, WithEnv("CHAT_SEND_RATE=0")) // sends faster than the per-user limit on purpose
 	dir := srv.Dir
 	general := srv.General()
 

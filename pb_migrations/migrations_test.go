@@ -23,6 +23,7 @@ var ourMigrations = []string{
 	"1763700000_chat_schema.go",
 	"1763700001_general_room.go",
 	"1763700002_bot_user.go",
+	"1763700003_moderation.go",
 }
 
 // Rules as they must be stored. They are spelled out again here (instead of
@@ -31,11 +32,14 @@ var ourMigrations = []string{
 const (
 	usersCreate = `(@request.body.bot:isset = false || @request.body.bot = false)` +
 		` && (@request.body.banned:isset = false || @request.body.banned = false)` +
-		` && (@request.body.emailVisibility:isset = false || @request.body.emailVisibility = false)`
+		` && (@request.body.emailVisibility:isset = false || @request.body.emailVisibility = false)` +
+		` && (@request.body.muted_until:isset = false || @request.body.muted_until = "")`
 	usersUpdate = `id = @request.auth.id` +
 		` && (@request.body.bot:isset = false || @request.body.bot = bot)` +
 		` && (@request.body.banned:isset = false || @request.body.banned = banned)` +
-		` && (@request.body.emailVisibility:isset = false || @request.body.emailVisibility = false)`
+		` && (@request.body.emailVisibility:isset = false || @request.body.emailVisibility = false)` +
+		` && banned = false` +
+		` && (@request.body.muted_until:isset = false || @request.body.muted_until = muted_until)`
 
 	roomsRead   = `kind = "public" || (@request.auth.id != "" && members.id ?= @request.auth.id)`
 	roomsCreate = `@request.auth.collectionName = "users" && @request.auth.banned = false && owner = @request.auth.id && (kind = "public" || kind = "private")`
@@ -44,7 +48,7 @@ const (
 
 	messagesRead   = `room.kind = "public" || (@request.auth.id != "" && room.members.id ?= @request.auth.id)`
 	messagesCreate = `@request.auth.collectionName = "users" && @request.auth.banned = false && author = @request.auth.id && (room.kind = "public" || room.members.id ?= @request.auth.id) && (@request.body.kind:isset = false || @request.body.kind = "user") && @request.body.seq:isset = false`
-	messagesUpdate = `@request.auth.collectionName = "users" && @request.auth.banned = false && author = @request.auth.id && @request.body.room:isset = false && @request.body.author:isset = false && @request.body.kind:isset = false && @request.body.seq:isset = false`
+	messagesUpdate = `@request.auth.collectionName = "users" && @request.auth.banned = false && author = @request.auth.id && @request.body.room:isset = false && @request.body.author:isset = false && @request.body.kind:isset = false && @request.body.seq:isset = false && (@request.auth.muted_until = "" || @request.auth.muted_until <= @now)`
 	messagesDelete = `@request.auth.collectionName = "users" && author = @request.auth.id`
 )
 
@@ -824,6 +828,7 @@ func TestUserRules(t *testing.T) {
 		signup("sign up with explicit false flags", "new2@example.com", `,"bot":false,"banned":false,"emailVisibility":false`, http.StatusOK, `"name":"New"`),
 		signup("sign up as bot", "bot@example.com", `,"bot":true`, http.StatusBadRequest, ruleDenied...),
 		signup("sign up banned", "b@example.com", `,"banned":true`, http.StatusBadRequest, ruleDenied...),
+		signup("sign up muted", "m@example.com", `,"muted_until":"2030-01-01 00:00:00.000Z"`, http.StatusBadRequest, ruleDenied...),
 		signup("sign up with public email", "pub@example.com", `,"emailVisibility":true`, http.StatusBadRequest, ruleDenied...),
 		{name: "sign up with long name", method: http.MethodPost, url: "/api/collections/users/records",
 			body:       `{"email":"long@example.com","password":"password123","passwordConfirm":"password123","name":"` + strings.Repeat("x", 51) + `"}`,
@@ -837,7 +842,9 @@ func TestUserRules(t *testing.T) {
 		self("user makes self a bot", "Bob", f.bob, `{"bot":true}`, http.StatusNotFound),
 		self("user publishes email", "Bob", f.bob, `{"emailVisibility":true}`, http.StatusNotFound),
 		self("banned user unbans self", "Mallory", f.mallory, `{"banned":false}`, http.StatusNotFound),
-		self("banned user echoes ban", "Mallory", f.mallory, `{"name":"M","banned":true}`, http.StatusOK),
+		self("banned user updates self", "Mallory", f.mallory, `{"name":"M","banned":true}`, http.StatusNotFound),
+		self("user echoes own empty mute", "Bob", f.bob, `{"name":"Rob","muted_until":""}`, http.StatusOK),
+		self("user mutes self", "Bob", f.bob, `{"muted_until":"2030-01-01 00:00:00.000Z"}`, http.StatusNotFound),
 		self("user edits another user", "Bob", f.alice, `{"name":"Hacked"}`, http.StatusNotFound),
 		{name: "user deletes another user", method: http.MethodDelete, url: aliceURL, as: "Bob", wantStatus: http.StatusNotFound, want: []string{`"status":404`}},
 	})

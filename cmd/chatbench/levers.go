@@ -52,7 +52,6 @@ func idleLeverConns(limit int) int { return min(5_000, idleConns(limit)) }
 // suiteLevers is the fixed list of levers; limit is the open-files limit.
 func suiteLevers(limit int) []lever {
 	idle := idleLeverConns(limit)
-	big := idleConns(limit)
 	return []lever{
 		{
 			name:  "wal-checkpoint",
@@ -119,23 +118,6 @@ func suiteLevers(limit int) []lever {
 			before: []string{"CHAT_WS_POLL=false"},
 			figures: []leverFigure{
 				lower("server memory per connection (RSS)"), lower("server heap + stacks per connection"),
-			},
-		},
-		{
-			name:  "sqlite-cache",
-			title: "A small SQLite page cache per connection",
-			what: "PocketBase's databases are opened with SQLite's default page cache, 2,000 KiB per database " +
-				"connection (`CHAT_DB_CACHE_KB`), instead of PocketBase's 32,000 KiB: opening thousands of chat " +
-				"connections reads every user and room, and each of PocketBase's pooled connections kept its " +
-				"own copy of what it had read, outside the Go heap.",
-			about: fmt.Sprintf("The idle scenario: %s connections (%s private rooms of 10; %s users, from 4 source "+
-				"addresses) join their rooms and sit for 15 s; nobody sends. The server's memory is read after that.",
-				thousands(float64(big), 0), thousands(float64(big/10), 0), thousands(float64(min(big, 10_000)), 0)),
-			args: []string{"-rooms", fmt.Sprint(big / 10), "-members", "10", "-users", fmt.Sprint(min(big, 10_000)),
-				"-conns", fmt.Sprint(big), "-senders", "0", "-duration", "15s", "-sources", "4", "-timeout", "8m"},
-			before: []string{"CHAT_DB_CACHE_KB=32000"},
-			figures: []leverFigure{
-				lower("server memory per connection (RSS)"), {figureNamed("server heap + stacks per connection"), ""},
 			},
 		},
 		{

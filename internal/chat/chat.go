@@ -47,6 +47,31 @@ type User struct {
 	Bot    bool   `json:"bot,omitempty"`
 }
 
+// Standing is what moderators decided about a user: banned (no
+// connections, no sign-in, no writes), or muted until a time (reads, no
+// writes). Set from the dashboard on the user's record.
+type Standing struct {
+	Banned     bool
+	MutedUntil time.Time // zero: not muted
+}
+
+// Muted reports whether the user may not write at now for a mute.
+func (s Standing) Muted(now time.Time) bool { return now.Before(s.MutedUntil) }
+
+// CheckWrite returns the error a write gets from a user in this
+// standing at now, nil if they may write.
+func (s Standing) CheckWrite(now time.Time) error {
+	switch {
+	case s.Banned:
+		return Errorf(CodeForbidden, "you are banned")
+	case s.Muted(now):
+		e := Errorf(CodeForbidden, "you are muted until %s", s.MutedUntil.UTC().Format(time.RFC3339))
+		e.Until = s.MutedUntil.UTC()
+		return e
+	}
+	return nil
+}
+
 // Room is a place where messages are exchanged.
 type Room struct {
 	ID          string    `json:"id"`

@@ -25,6 +25,7 @@ type Error struct {
 	Code       Code
 	Message    string
 	RetryAfter time.Duration // for CodeRateLimited
+	Until      time.Time     // for CodeForbidden by a mute: when it ends
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"time"
 )
 
 // Event types pushed by the server. They are part of the protocol.
@@ -24,6 +25,13 @@ const (
 	EventEdited   = "edited"
 	EventError    = "error"
 )
+
+// EventEnd is never sent as such: it ends the connections it reaches (a
+// user's, when they are banned). The session sends the client an error
+// with the payload's code and message, then closes the connection with
+// the policy-violation code. It travels through the hub like any event,
+// so it reaches the user's connections wherever they are.
+const EventEnd = "end"
 
 // Room actions carried by EventRoom.
 const (
@@ -109,9 +117,15 @@ type (
 		Message Message `json:"message"`
 	}
 	ErrorPayload struct {
-		Code       Code   `json:"code"`
-		Message    string `json:"message"`
-		RetryAfter int64  `json:"retryAfter,omitempty"` // milliseconds, for rate_limited
+		Code       Code      `json:"code"`
+		Message    string    `json:"message"`
+		RetryAfter int64     `json:"retryAfter,omitempty"` // milliseconds, for rate_limited
+		Until      time.Time `json:"until,omitzero"`       // when a mute ends, for forbidden
+	}
+	// EndPayload is the payload of EventEnd.
+	EndPayload struct {
+		Code    Code   `json:"code"`
+		Message string `json:"message"`
 	}
 	PongPayload struct{}
 )
@@ -167,8 +181,10 @@ func MustEvent(typ string, payload any) *Event {
 func ErrorEvent(replyTo json.RawMessage, err error) *Event {
 	p := ErrorPayload{Code: ErrorCode(err), Message: ErrorMessage(err)}
 	// errors.As, like ErrorCode: a wrapped rate_limited error keeps its wait.
-	if e := (*Error)(nil); errors.As(err, &e) && e.RetryAfter > 0 {
-		p.RetryAfter = e.RetryAfter.Milliseconds()
+	if e := (*Error)(nil); errors.As(err, &e) {
+		// Rounded up: a client that waits exactly as long gets through.
+		p.RetryAfter = int64((e.RetryAfter + time.Millisecond - 1) / time.Millisecond)
+		p.Until = e.Until
 	}
 	ev := MustEvent(EventError, p)
 	ev.ReplyTo = replyTo

@@ -289,7 +289,7 @@ func (g *botGlue) consider(app core.App, b *bot.Bot, rec *core.Record) {
 		return
 	}
 	// Banning the bot user silences it, as it would anyone.
-	if banned, err := g.srv.store.Banned(ctx, self); err != nil || banned {
+	if st, err := g.srv.store.Standing(ctx, self); err != nil || st.CheckWrite(time.Now()) != nil {
 		return
 	}
 	task, ok := b.Consider(bot.Incoming{Room: room, Message: messageFromRecord(rec, user)})

@@ -9,6 +9,7 @@ import (
 
 	"pocketchat/internal/chat"
 	"pocketchat/internal/hub"
+	"pocketchat/internal/limit"
 	"pocketchat/internal/ws"
 )
 
@@ -73,10 +74,12 @@ type Config struct {
 	// a background goroutine, which runs one this long after commits
 	// (checkpoint.go). 0 lets SQLite checkpoint after commits itself.
 	CheckpointEvery time.Duration
-	// DBCacheKiB is SQLite's page cache per database connection, in KiB
-	// (PocketBase's own default is 32000); see DBConnect for why it is
-	// smaller here.
-	DBCacheKiB int
+	// SendRate is each user's allowance of messages, over all their
+	// connections and REST together (token bucket; Per 0: unlimited).
+	SendRate limit.Rate
+	// AbuseRefusals is how many rate_limited refusals a connection may
+	// get within a minute before it is closed with 1008; 0 never closes.
+	AbuseRefusals int
 }
 
 // Bounds of the group commit's settings.
@@ -86,8 +89,6 @@ const (
 	// maxCheckpointEvery: beyond that the WAL grows to tens of thousands
 	// of pages under load, and reads slow down.
 	maxCheckpointEvery = 10 * time.Second
-	// defaultDBCacheKiB is SQLite's own default page cache size.
-	defaultDBCacheKiB = 2000
 )
 
 // maxPresenceLimit bounds CHAT_PRESENCE_LIMIT: a joined reply lists up
@@ -117,7 +118,8 @@ func DefaultConfig() Config {
 		CommitBatch:     defaultCommitBatch,
 		CommitWait:      defaultCommitWait,
 		CheckpointEvery: checkpointEvery,
-		DBCacheKiB:      defaultDBCacheKiB,
+		SendRate:        limit.Rate{Per: 10, Burst: 20},
+		AbuseRefusals:   30,
 	}
 }
 
@@ -153,7 +155,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.CommitBatch = r.int("CHAT_COMMIT_BATCH", c.CommitBatch, 1, maxCommitBatch)
 	c.CommitWait = r.durationIn("CHAT_COMMIT_WAIT", c.CommitWait, 0, maxCommitWait)
 	c.CheckpointEvery = r.durationIn("CHAT_CHECKPOINT_EVERY", c.CheckpointEvery, 0, maxCheckpointEvery)
-	c.DBCacheKiB = r.int("CHAT_DB_CACHE_KB", c.DBCacheKiB, 64, 1<<20)
+	c.SendRate.Per = r.float("CHAT_SEND_RATE", c.SendRate.Per, 0, 1e6)
+	c.SendRate.Burst = r.int("CHAT_SEND_BURST", c.SendRate.Burst, 1, 1e6)
+	c.AbuseRefusals = r.int("CHAT_ABUSE_REFUSALS", c.AbuseRefusals, 0, 1e6)
 	if c.WS.PingPeriod >= c.WS.PongWait {
 		r.errs = append(r.errs, fmt.Sprintf("CHAT_WS_PING (%s) must be shorter than CHAT_WS_PONG_WAIT (%s)", c.WS.PingPeriod, c.WS.PongWait))
 	}
@@ -179,6 +183,19 @@ func (r *envReader) int(key string, def, lo, hi int) int {
 		return def
 	}
 	return n
+}
+
+func (r *envReader) float(key string, def, lo, hi float64) float64 {
+	v := r.get(key)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f >= lo && f <= hi) { // NaN fails both
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want a number from %g to %g", key, v, lo, hi))
+		return def
+	}
+	return f
 }
 
 func (r *envReader) bool(key string, def bool) bool {

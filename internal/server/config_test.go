@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"pocketchat/internal/chat"
+	"pocketchat/internal/limit"
 	"pocketchat/internal/server"
 	"pocketchat/internal/ws"
 )
@@ -54,7 +55,8 @@ func TestConfigDefaults(t *testing.T) {
 		CommitBatch:     256,
 		CommitWait:      2 * time.Millisecond,
 		CheckpointEvery: 250 * time.Millisecond,
-		DBCacheKiB:      2000,
+		SendRate:        limit.Rate{Per: 10, Burst: 20},
+		AbuseRefusals:   30,
 	}
 	if len(c.Bot.Aliases) != 0 {
 		t.Errorf("default bot aliases = %q, want none", c.Bot.Aliases)
@@ -85,7 +87,9 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		"CHAT_COMMIT_WAIT":      "2ms",
 		"CHAT_WS_POLL":          "false",
 		"CHAT_CHECKPOINT_EVERY": "1s",
-		"CHAT_DB_CACHE_KB":      "32000",
+		"CHAT_SEND_RATE":        "0.5",
+		"CHAT_SEND_BURST":       "3",
+		"CHAT_ABUSE_REFUSALS":   "0",
 	}))
 	if err != nil {
 		t.Fatalf("ConfigFromEnv error: %v", err)
@@ -113,7 +117,8 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		CommitBatch:     32,
 		CommitWait:      2 * time.Millisecond,
 		CheckpointEvery: time.Second,
-		DBCacheKiB:      32000,
+		SendRate:        limit.Rate{Per: 0.5, Burst: 3},
+		AbuseRefusals:   0,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("ConfigFromEnv =\n%+v\nwant\n%+v", c, want)
@@ -197,9 +202,11 @@ func TestConfigFromEnvBadValues(t *testing.T) {
 		{"CHAT_COMMIT_WAIT", "1001ms"},
 		{"CHAT_CHECKPOINT_EVERY", "11s"},
 		{"CHAT_CHECKPOINT_EVERY", "-1s"},
-		{"CHAT_DB_CACHE_KB", "63"},
-		{"CHAT_DB_CACHE_KB", "-2000"}, // SQLite's own sign convention is not ours
-		{"CHAT_DB_CACHE_KB", "1048577"},
+		{"CHAT_SEND_RATE", "-1"},
+		{"CHAT_SEND_RATE", "NaN"},
+		{"CHAT_SEND_RATE", "fast"},
+		{"CHAT_SEND_BURST", "0"},
+		{"CHAT_ABUSE_REFUSALS", "-1"},
 		{"CHAT_WS_POLL", "sometimes"},
 		{"CHAT_COMMIT_WAIT", "soon"},
 	}

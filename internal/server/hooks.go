@@ -34,6 +34,7 @@ func (s *Server) bindHooks() {
 
 	// The group commit of the chat's messages, and its checks.
 	s.bindCommitter()
+	s.bindModeration()
 }
 
 // normalizeMessage applies the storage rules every message follows,
@@ -52,6 +53,9 @@ func normalizeMessage(r *core.Record) error {
 
 func (s *Server) beforeMessageCreate(e *core.RecordEvent) error {
 	if err := normalizeMessage(e.Record); err != nil {
+		return err
+	}
+	if err := s.checkStanding(e.Context, e.Record); err != nil {
 		return err
 	}
 	seq, err := s.seq.begin(e.Record, e.Record.GetString("room"))
@@ -152,6 +156,7 @@ func (s *Server) roomChanged(action string) func(e *core.RecordEvent) error {
 
 func (s *Server) userChanged(e *core.RecordEvent) error {
 	s.store.forgetUser(e.Record.Id)
+	s.endBanned(e.App, e.Record)
 	return e.Next()
 }
 

@@ -37,6 +37,7 @@ type Server struct {
 	seq     *sequencer
 	tickets Tickets
 	metrics *metrics
+	limits  *limits
 
 	upgrader websocket.Upgrader
 	connIDs  atomic.Uint64
@@ -61,6 +62,7 @@ func Register(app core.App, cfg Config) (*Server, error) {
 		store:   newStore(app, m),
 		tickets: newMemoryTickets(cfg.TicketTTL),
 		metrics: m,
+		limits:  newLimits(cfg),
 		conns:   make(map[closer]struct{}),
 		out:     os.Stdout,
 	}
@@ -167,5 +169,10 @@ func (s *Server) Shutdown() {
 // sessionConfig is the configuration of every chat session, whatever
 // its transport.
 func (s *Server) sessionConfig() session.Config {
-	return session.Config{PageSize: s.cfg.PageSize, MaxText: s.cfg.MaxText, Metrics: s.metrics}
+	abuse := s.cfg.AbuseRefusals
+	if abuse == 0 {
+		abuse = -1 // never closed
+	}
+	return session.Config{PageSize: s.cfg.PageSize, MaxText: s.cfg.MaxText, Metrics: s.metrics,
+		Limits: s.limits, AbuseRefusals: abuse}
 }

@@ -38,8 +38,15 @@ type store struct {
 }
 
 type cachedUser struct {
-	user   chat.User
-	banned bool
+	user     chat.User
+	standing chat.Standing
+}
+
+func cachedUserOf(rec *core.Record) cachedUser {
+	return cachedUser{user: userFromRecord(rec), standing: chat.Standing{
+		Banned:     rec.GetBool("banned"),
+		MutedUntil: rec.GetDateTime("muted_until").Time(),
+	}}
 }
 
 var _ session.Store = (*store)(nil)
@@ -94,7 +101,7 @@ func (s *store) cachedUser(ctx context.Context, id string) (cachedUser, error) {
 		}
 		return cachedUser{}, err
 	}
-	u = cachedUser{user: userFromRecord(rec), banned: rec.GetBool("banned")}
+	u = cachedUserOf(rec)
 	s.mu.Lock()
 	if s.gen == gen {
 		s.users[id] = u
@@ -133,7 +140,7 @@ func (s *store) usersByID(ctx context.Context, ids []string) (map[string]chat.Us
 	}
 	s.mu.Lock()
 	for _, rec := range recs {
-		u := cachedUser{user: userFromRecord(rec), banned: rec.GetBool("banned")}
+		u := cachedUserOf(rec)
 		if s.gen == gen {
 			s.users[rec.Id] = u
 		}
@@ -148,9 +155,9 @@ func (s *store) User(ctx context.Context, id string) (chat.User, error) {
 	return u.user, err
 }
 
-func (s *store) Banned(ctx context.Context, id string) (bool, error) {
+func (s *store) Standing(ctx context.Context, id string) (chat.Standing, error) {
 	u, err := s.cachedUser(ctx, id)
-	return u.banned, err
+	return u.standing, err
 }
 
 func (s *store) Room(ctx context.Context, id string) (chat.Room, error) {

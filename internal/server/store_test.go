@@ -559,8 +559,8 @@ func TestStoreUserCache(t *testing.T) {
 	if err != nil || u.Name != "Alice" {
 		t.Fatalf("User = %+v, %v; want Alice", u, err)
 	}
-	if banned, err := f.st.Banned(ctx, alice.ID); err != nil || banned {
-		t.Fatalf("Banned = %v, %v; want false", banned, err)
+	if st, err := f.st.Standing(ctx, alice.ID); err != nil || st != (chat.Standing{}) {
+		t.Fatalf("Standing = %+v, %v; want neither banned nor muted", st, err)
 	}
 	if msgs, _, _ := f.st.Messages(ctx, general.ID, session.Page{}); len(msgs) != 1 || msgs[0].Author.Name != "Alice" {
 		t.Fatalf("Messages = %+v, want one by Alice", msgs)
@@ -568,14 +568,16 @@ func TestStoreUserCache(t *testing.T) {
 
 	rec.Set("name", "Alicia")
 	rec.Set("banned", true)
+	muted := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	rec.Set("muted_until", muted)
 	if err := f.app.Save(rec); err != nil {
 		t.Fatal(err)
 	}
 	if u, err := f.st.User(ctx, alice.ID); err != nil || u.Name != "Alicia" {
 		t.Errorf("after rename, User = %+v, %v; want Alicia", u, err)
 	}
-	if banned, err := f.st.Banned(ctx, alice.ID); err != nil || !banned {
-		t.Errorf("after ban, Banned = %v, %v; want true", banned, err)
+	if st, err := f.st.Standing(ctx, alice.ID); err != nil || !st.Banned || !st.MutedUntil.Equal(muted) {
+		t.Errorf("after ban and mute, Standing = %+v, %v; want banned, muted until %s", st, err, muted)
 	}
 	if msgs, _, _ := f.st.Messages(ctx, general.ID, session.Page{}); len(msgs) != 1 || msgs[0].Author.Name != "Alicia" {
 		t.Errorf("after rename, message author = %+v, want Alicia", msgs)

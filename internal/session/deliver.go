@@ -10,8 +10,12 @@ import (
 // the user can see; everything else goes to the client, except events of
 // a room whose join is still loading, which wait for the joined reply.
 func (s *Session) Deliver(ev *chat.Event) {
-	if ev.Type == chat.EventRoom {
+	switch ev.Type {
+	case chat.EventRoom:
 		s.roomChanged(ev)
+		return
+	case chat.EventEnd:
+		s.end(ev)
 		return
 	}
 	s.mu.Lock()
@@ -63,4 +67,14 @@ func (s *Session) roomChanged(ev *chat.Event) {
 	if had && !visible {
 		s.hub.Leave(p.Room.ID, s)
 	}
+}
+
+// end tells the client why its connection ends (chat.EventEnd) and ends it.
+func (s *Session) end(ev *chat.Event) {
+	p, ok := ev.Data.(chat.EndPayload)
+	if !ok && json.Unmarshal(ev.Payload, &p) != nil {
+		p = chat.EndPayload{Code: chat.CodeForbidden, Message: "the connection was ended"}
+	}
+	s.out.Send(chat.ErrorEvent(nil, &chat.Error{Code: p.Code, Message: p.Message}))
+	s.out.End(p.Message)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"pocketchat/internal/chat"
 	"pocketchat/internal/hub"
@@ -37,8 +38,21 @@ func (s joinStore) Messages(context.Context, string, session.Page) ([]chat.Messa
 
 // outbox records what a session sends.
 type outbox struct {
-	mu  sync.Mutex
-	evs []*chat.Event
+	mu    sync.Mutex
+	evs   []*chat.Event
+	ended []string // End's reasons
+}
+
+func (o *outbox) End(reason string) {
+	o.mu.Lock()
+	o.ended = append(o.ended, reason)
+	o.mu.Unlock()
+}
+
+func (o *outbox) endings() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.ended)
 }
 
 func (o *outbox) Send(ev *chat.Event) {
@@ -157,4 +171,44 @@ func jsonInt(n int) string {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// An end event for a user (a ban) reaches each of their connections,
+// which tell the client why and end; other users' connections stay.
+func TestEndEventEndsTheUsersConnections(t *testing.T) {
+	h := hub.New(hub.NewMemoryBroker(), hub.Config{})
+	defer h.Close()
+	st := joinStore{room: chat.Room{ID: "r1", Name: "General", Kind: chat.KindPublic}}
+	alice, bob := &chat.User{ID: "alice", Name: "Alice"}, &chat.User{ID: "bob", Name: "Bob"}
+	s1, a1 := start(t, h, st, alice, 1)
+	join(t, s1, a1, "r1")
+	_, a2 := start(t, h, st, alice, 2) // in no room
+	_, b := start(t, h, st, bob, 3)
+
+	ev := chat.MustEvent(chat.EventEnd, chat.EndPayload{Code: chat.CodeForbidden, Message: "this account is banned"})
+	if err := h.Publish(context.Background(), hub.Envelope{To: hub.ToUsers("alice"), Event: ev}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for (len(a1.endings()) == 0 || len(a2.endings()) == 0) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	for i, out := range []*outbox{a1, a2} {
+		if got := out.endings(); !slices.Equal(got, []string{"this account is banned"}) {
+			t.Errorf("alice's connection %d: End(%q), want once with the message", i+1, got)
+		}
+		errs := out.take(chat.EventError)
+		if len(errs) != 1 || errs[0].ReplyTo != nil {
+			t.Fatalf("alice's connection %d: errors %v, want one without a request id", i+1, errs)
+		}
+		if p := errs[0].Data.(chat.ErrorPayload); p.Code != chat.CodeForbidden || p.Message != "this account is banned" {
+			t.Errorf("alice's connection %d: error %+v", i+1, p)
+		}
+	}
+	if got := b.endings(); len(got) != 0 {
+		t.Errorf("bob's connection ended too: %q", got)
+	}
+	if evs := b.take(chat.EventError); len(evs) != 0 {
+		t.Errorf("bob got %d errors", len(evs))
+	}
 }

@@ -18,9 +18,10 @@ import (
 // commitStore is a Store whose messages wait until the test commits or
 // fails them, as the group commit would report them later.
 type commitStore struct {
-	mu      sync.Mutex
-	waiting []func(chat.Message, error)
-	texts   []string
+	mu       sync.Mutex
+	standing chat.Standing
+	waiting  []func(chat.Message, error)
+	texts    []string
 }
 
 func (s *commitStore) VisibleRooms(context.Context, string) ([]*chat.Room, error) { return nil, nil }
@@ -36,7 +37,11 @@ func (s *commitStore) Messages(context.Context, string, session.Page) ([]chat.Me
 func (s *commitStore) DirectRoom(_ context.Context, a, b string) (chat.Room, error) {
 	return chat.Room{ID: "dm", Kind: chat.KindDirect, Members: []string{a, b}}, nil
 }
-func (s *commitStore) Banned(context.Context, string) (bool, error) { return false, nil }
+func (s *commitStore) Standing(context.Context, string) (chat.Standing, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.standing, nil
+}
 
 func (s *commitStore) CreateMessage(_ context.Context, author chat.User, roomID, text string, done func(chat.Message, error)) {
 	s.mu.Lock()
@@ -70,6 +75,18 @@ func (s *commitStore) report(i int, err error) {
 type slowOutbox struct {
 	mu  sync.Mutex
 	evs []*chat.Event
+	// endedAfter is len(evs) when End was first called.
+	endedAfter int
+	ends       int
+}
+
+func (o *slowOutbox) End(string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ends == 0 {
+		o.endedAfter = len(o.evs)
+	}
+	o.ends++
 }
 
 func (o *slowOutbox) Send(ev *chat.Event) {
@@ -226,5 +243,119 @@ func TestWaitForSendsInFlight(t *testing.T) {
 	waitFor(t, "Wait", waited)
 	if evs := out.events(); len(evs) != n {
 		t.Errorf("Wait returned with %d replies queued, want %d", len(evs), n)
+	}
+}
+
+// fixedLimits allows the first n sends, then refuses with wait.
+type fixedLimits struct {
+	n    atomic.Int32
+	wait time.Duration
+	keys sync.Map // user ids asked about
+}
+
+func (l *fixedLimits) Send(userID string) (time.Duration, bool) {
+	l.keys.Store(userID, true)
+	if l.n.Add(-1) >= 0 {
+		return 0, true
+	}
+	return l.wait, false
+}
+
+func errorOf(t *testing.T, ev *chat.Event) chat.ErrorPayload {
+	t.Helper()
+	p, ok := ev.Data.(chat.ErrorPayload)
+	if ev.Type != chat.EventError || !ok {
+		t.Fatalf("event %s %s, want an error", ev.Type, ev.Payload)
+	}
+	return p
+}
+
+// Over the user's allowance a send is refused at once with the wait, and
+// never reaches the store; a connection that keeps going after
+// AbuseRefusals refusals in a minute gets its last refusal, then End.
+func TestSendRateLimited(t *testing.T) {
+	lim := &fixedLimits{wait: 1500 * time.Microsecond}
+	lim.n.Store(2)
+	s, st, out := newSendSession(session.Config{Limits: lim, AbuseRefusals: 3})
+	for i := 1; i <= 6; i++ {
+		s.Handle(context.Background(), sendReq(i, "hi"))
+	}
+	if n := st.created(); n != 2 {
+		t.Fatalf("%d messages reached the store, want the 2 allowed", n)
+	}
+	if _, ok := lim.keys.Load("alice"); !ok {
+		t.Errorf("the limits were not asked about the user's id")
+	}
+	evs := out.events()
+	if len(evs) != 4 {
+		t.Fatalf("%d replies, want 4 refusals", len(evs))
+	}
+	for i, ev := range evs {
+		p := errorOf(t, ev)
+		if p.Code != chat.CodeRateLimited || p.RetryAfter != 2 || string(ev.ReplyTo) != fmt.Sprint(i+3) {
+			t.Errorf("refusal %d: %+v to %s, want rate_limited with retryAfter 2 (ms, rounded up) to %d", i, p, ev.ReplyTo, i+3)
+		}
+	}
+	out.mu.Lock()
+	ends, after := out.ends, out.endedAfter
+	out.mu.Unlock()
+	if ends != 1 || after != 4 {
+		t.Errorf("End called %d times, after %d replies; want once, after the 4th refusal", ends, after)
+	}
+}
+
+// A negative AbuseRefusals never ends the connection, and without Limits
+// nothing is limited.
+func TestSendRateLimitedNoEnd(t *testing.T) {
+	lim := &fixedLimits{wait: time.Second}
+	s, _, out := newSendSession(session.Config{Limits: lim, AbuseRefusals: -1})
+	for i := range 100 {
+		s.Handle(context.Background(), sendReq(i, "hi"))
+	}
+	if out.ends != 0 || len(out.events()) != 100 {
+		t.Errorf("%d ends, %d replies; want none and 100 refusals", out.ends, len(out.events()))
+	}
+	s, st, _ := newSendSession(session.Config{}) // InFlight: 64 wait for commits
+	for i := range 60 {
+		s.Handle(context.Background(), sendReq(i, "hi"))
+	}
+	if st.created() != 60 {
+		t.Errorf("%d of 60 sends reached the store with no limits", st.created())
+	}
+}
+
+func TestSendStanding(t *testing.T) {
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	for _, tt := range []struct {
+		name      string
+		standing  chat.Standing
+		wantUntil time.Time
+		stored    bool
+	}{
+		{"banned", chat.Standing{Banned: true}, time.Time{}, false},
+		{"muted", chat.Standing{MutedUntil: until}, until, false},
+		{"mute over", chat.Standing{MutedUntil: time.Now().Add(-time.Second)}, time.Time{}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, st, out := newSendSession(session.Config{})
+			st.standing = tt.standing
+			s.Handle(context.Background(), sendReq(1, "hi"))
+			s.Handle(context.Background(), &chat.Request{Type: chat.RequestDM, ID: json.RawMessage("2"), To: "bob", Text: "hi"})
+			if tt.stored {
+				if st.created() != 2 || len(out.events()) != 0 {
+					t.Fatalf("%d stored, replies %v; want both stored", st.created(), out.events())
+				}
+				return
+			}
+			if st.created() != 0 {
+				t.Fatalf("%d messages reached the store", st.created())
+			}
+			for _, ev := range out.events() {
+				p := errorOf(t, ev)
+				if p.Code != chat.CodeForbidden || !p.Until.Equal(tt.wantUntil) {
+					t.Errorf("reply %+v, want forbidden until %v", p, tt.wantUntil)
+				}
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
@@ -46,8 +47,8 @@ type Store interface {
 	CreateMessage(ctx context.Context, author chat.User, roomID, text string, done func(chat.Message, error))
 	// DirectRoom returns the direct room of two users, creating it if needed.
 	DirectRoom(ctx context.Context, a, b string) (chat.Room, error)
-	// Banned reports whether the user is banned now.
-	Banned(ctx context.Context, userID string) (bool, error)
+	// Standing is what moderators decided about the user, as of now.
+	Standing(ctx context.Context, userID string) (chat.Standing, error)
 }
 
 // Page selects a slice of a room's history.
@@ -60,7 +61,22 @@ type Page struct {
 // Outbox queues events for the client. Send must not block.
 type Outbox interface {
 	Send(ev *chat.Event)
+	// End closes the connection for breaking a rule (a ban, abuse) after
+	// the events queued: a WebSocket with 1008, a socket.io client with a
+	// disconnect. It must not block.
+	End(reason string)
 }
+
+// Limits are the user's allowances, shared by all the ways they write
+// (their other connections, REST): the server's limiters.
+type Limits interface {
+	// Send takes one message from the user's allowance. When none is
+	// left it takes nothing and returns how long until there is one.
+	Send(userID string) (wait time.Duration, ok bool)
+}
+
+// DefaultAbuseRefusals is the default for Config.AbuseRefusals.
+const DefaultAbuseRefusals = 30
 
 // Config tunes a session.
 type Config struct {
@@ -75,6 +91,13 @@ type Config struct {
 	// commit; at the bound the reader waits for one to finish before it
 	// reads on. 0 means DefaultInFlight.
 	InFlight int
+	// Limits rate-limits sends; nil limits nothing.
+	Limits Limits
+	// AbuseRefusals is how many rate_limited refusals a connection may
+	// get within a minute: one more and it is closed (Outbox.End), since
+	// a client that ignores retryAfter that often is flooding on
+	// purpose. Negative: never closed.
+	AbuseRefusals int
 }
 
 // DefaultInFlight is the default bound on a session's sends waiting for
@@ -119,6 +142,11 @@ type Session struct {
 	// sends counts the send and dm requests handed to the store and not
 	// yet answered; sendDone signals each answer (to a reader at the
 	// InFlight bound, or to Wait).
+	// refused counts the rate_limited refusals since refusedSince (a
+	// minute at most); the reader's, like Handle.
+	refused      int
+	refusedSince time.Time
+
 	sendMu   sync.Mutex
 	sendDone sync.Cond // L is &sendMu; a value, one allocation less per connection
 	sends    int
@@ -139,6 +167,9 @@ func New(cfg Config, store Store, h *hub.Hub, out Outbox, user *chat.User, connI
 	}
 	if cfg.InFlight <= 0 {
 		cfg.InFlight = DefaultInFlight
+	}
+	if cfg.AbuseRefusals == 0 {
+		cfg.AbuseRefusals = DefaultAbuseRefusals
 	}
 	s := &Session{
 		cfg: cfg, store: store, hub: h, out: out, user: user, connID: connID,
@@ -190,7 +221,7 @@ func (s *Session) Close() { s.hub.Unregister(s) }
 // soon as its message is handed to the store; its reply follows the
 // commit (see Wait).
 func (s *Session) Handle(ctx context.Context, req *chat.Request) {
-	if err := s.handle(ctx, req); err != nil {
+	if err := s.handle(ctx, req); err != nil && err != errReplied {
 		s.out.Send(chat.ErrorEvent(req.ID, err))
 	}
 }
@@ -362,12 +393,15 @@ func (s *Session) post(ctx context.Context, req *chat.Request, roomID string, st
 	if n := len([]rune(req.Text)); n > s.cfg.MaxText {
 		return chat.Errorf(chat.CodeTooLarge, "text has %d characters, the limit is %d", n, s.cfg.MaxText)
 	}
-	banned, err := s.store.Banned(ctx, s.user.ID)
+	st, err := s.store.Standing(ctx, s.user.ID)
 	if err != nil {
 		return err
 	}
-	if banned {
-		return chat.Errorf(chat.CodeForbidden, "you are banned")
+	if err := st.CheckWrite(time.Now()); err != nil {
+		return err
+	}
+	if err := s.allowSend(req); err != nil {
+		return err
 	}
 	id := req.ID
 	s.beginSend()
@@ -384,6 +418,36 @@ func (s *Session) post(ctx context.Context, req *chat.Request, roomID string, st
 	})
 	return nil
 }
+
+// allowSend takes a send from the user's allowance (Config.Limits), or
+// returns the rate_limited error with the wait. A connection refused more
+// than Config.AbuseRefusals times within a minute is ended.
+func (s *Session) allowSend(req *chat.Request) error {
+	if s.cfg.Limits == nil {
+		return nil
+	}
+	wait, ok := s.cfg.Limits.Send(s.user.ID)
+	if ok {
+		return nil
+	}
+	now := time.Now()
+	if now.Sub(s.refusedSince) > time.Minute {
+		s.refused, s.refusedSince = 0, now
+	}
+	s.refused++
+	err := &chat.Error{Code: chat.CodeRateLimited, Message: "too many messages: wait before sending again", RetryAfter: wait}
+	if s.cfg.AbuseRefusals >= 0 && s.refused > s.cfg.AbuseRefusals {
+		// The refusal first: a socket.io outbox takes nothing once ended.
+		s.out.Send(chat.ErrorEvent(req.ID, err))
+		s.out.End("rate limit exceeded again and again")
+		return errReplied
+	}
+	return err
+}
+
+// errReplied is returned by a request handler that queued its reply
+// itself (an error followed by the end of the connection).
+var errReplied = errors.New("session: replied")
 
 // beginSend takes a place among the sends in flight, waiting for one to
 // finish when all are taken.

@@ -45,6 +45,7 @@ type Transport interface {
 // Outbox is what a session sends its events through (session.Outbox).
 type Outbox interface {
 	Send(ev *chat.Event)
+	End(reason string)
 }
 
 // Session is the chat session of a connected client (*session.Session).
@@ -373,6 +374,28 @@ func (o *outbox) Send(ev *chat.Event) {
 	default:
 		o.held = append(o.held, ev)
 	}
+}
+
+// End disconnects the client from the server's side, as
+// socket.disconnect(true) does in the reference server: after the events
+// queued, a DISCONNECT packet (the client reports "io server disconnect"
+// and does not reconnect by itself), then the engine.io session closes.
+// The events still held before the CONNECT reply are dropped: a client
+// ended that early has not seen hello yet.
+func (o *outbox) End(reason string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	o.closed = true
+	o.held = nil
+	if o.open {
+		o.t.Send(engineio.TextMessage(string(Packet{Type: Disconnect, Namespace: RootNamespace}.Append(nil))))
+	}
+	// 1000 lets the queue drain: the error that says why, then the
+	// DISCONNECT, go out before the close.
+	o.t.Close(1000, reason)
 }
 
 // release sends first, then the held events, and lets later ones through.

@@ -373,3 +373,23 @@ func TestHoldOverflow(t *testing.T) {
 		}
 	}
 }
+
+// A session ends its client (a ban, a flood): what it queued goes out,
+// then a DISCONNECT, which socket.io-client reports as "io server
+// disconnect" and does not reconnect after, then the transport closes with
+// a code that lets the queue drain. Nothing is sent after.
+func TestEnd(t *testing.T) {
+	c := &connector{}
+	conn, tr := newConn(4, c, socketio.Config{})
+	conn.OnMessage("0")
+	expectSent(t, tr, "<sid>", helloPacket)
+	out := c.last(t).out
+	out.Send(chat.ErrorEvent(nil, chat.Errorf(chat.CodeForbidden, "this account is banned")))
+	out.End("banned")
+	out.Send(chat.MustEvent(chat.EventTyping, chat.TypingPayload{Room: "r1"}))
+	out.End("again")
+	expectSent(t, tr, `42["error",{"code":"forbidden","message":"this account is banned"}]`, "41")
+	if got := tr.closed(); len(got) != 1 || got[0] != 1000 {
+		t.Fatalf("transport closes %v, want one with 1000", got)
+	}
+}

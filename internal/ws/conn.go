@@ -257,6 +257,10 @@ func (c *Conn) setEndingLocked(why closing, readErr error) {
 	}
 }
 
+// End closes the connection with 1008 (policy violation) because the
+// client broke a rule or was banned; events queued before go out first.
+func (c *Conn) End(reason string) { c.Close(websocket.ClosePolicyViolation, reason) }
+
 // Done is closed when the connection is ending.
 func (c *Conn) Done() <-chan struct{} {
 	c.mu.Lock()
