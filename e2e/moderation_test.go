@@ -167,8 +167,8 @@ func TestMuteReadsButNoWrites(t *testing.T) {
 		map[string]any{"room": general, "author": alice.ID, "text": "muted REST"})
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("REST create while muted: HTTP %d %v, want 403", resp.StatusCode, body)
-	} else if data, _ := body["data"].(map[string]any); data["until"] == nil {
-		t.Errorf("REST refusal %v carries no until", body)
+	} else if data, _ := body["data"].(map[string]any); data["until"] != until.Truncate(time.Second).Format(time.RFC3339) {
+		t.Errorf("REST refusal %v: data.until, want %s", body, until.Truncate(time.Second).Format(time.RFC3339))
 	}
 	// The user cannot lift their own mute.
 	wantHTTPStatus(t, "lifting one's own mute", srv.Do("PATCH", "/api/collections/users/records/"+alice.ID, alice.Token,
@@ -218,6 +218,8 @@ func TestSendRateSharedAcrossPaths(t *testing.T) {
 			resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	} else if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s < 1 {
 		t.Errorf("Retry-After %q, want whole seconds ≥ 1", resp.Header.Get("Retry-After"))
+	} else if data, _ := body["data"].(map[string]any); data["retryAfter"] == nil || data["retryAfter"].(float64) <= 0 {
+		t.Errorf("REST refusal %v: want data.retryAfter in ms", body)
 	}
 	// Others are not limited by Alice's use.
 	b.Send(general, "bob is fine")

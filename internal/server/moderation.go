@@ -61,14 +61,20 @@ func (s *Server) checkRESTSend(e *core.RecordRequestEvent) error {
 		if !st.MutedUntil.IsZero() && !st.Banned {
 			data["until"] = st.MutedUntil.UTC().Format(time.RFC3339)
 		}
-		return apis.NewForbiddenError(chat.ErrorMessage(err), data)
+		return restError(e, http.StatusForbidden, chat.ErrorMessage(err), data)
 	}
 	if wait, ok := s.limits.Send(e.Auth.Id); !ok {
 		e.Response.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		return apis.NewApiError(http.StatusTooManyRequests, "Too many messages: wait before sending again.",
+		return restError(e, http.StatusTooManyRequests, "Too many messages: wait before sending again.",
 			map[string]any{"retryAfter": int64((wait + time.Millisecond - 1) / time.Millisecond)})
 	}
 	return e.Next()
+}
+
+// restError answers in the shape of PocketBase's API errors, with data
+// kept as given: an apis.ApiError keeps only validation errors in data.
+func restError(e *core.RecordRequestEvent, status int, message string, data map[string]any) error {
+	return e.JSON(status, map[string]any{"status": status, "message": message, "data": data})
 }
 
 // checkStanding refuses a user message whose author may not write now,
