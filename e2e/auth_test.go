@@ -160,7 +160,7 @@ func forged(token string) string {
 // ban sets banned=true on the user as the superuser.
 func banUser(srv *Server, u *User) {
 	srv.t.Helper()
-	srv.MustDo("PATCH", "/api/collections/users/records/"+u.ID, srv.SuperToken(), map[string]any{"banned": true}, nil)
+	setUser(srv, u, map[string]any{"banned": true})
 }
 
 // ---- tests ----
