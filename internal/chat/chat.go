@@ -123,6 +123,34 @@ type Message struct {
 	Updated time.Time   `json:"updated"`
 }
 
+// CheckEdit returns the error an edit of the message by the user ("" for
+// a guest) gets at now, nil if they may edit it: authors edit their own
+// messages within window of posting (0: at any time), so a conversation
+// cannot be rewritten long after others answered it. Superusers are not
+// users and are not asked.
+func (m *Message) CheckEdit(userID string, now time.Time, window time.Duration) error {
+	if err := m.CheckDelete(userID); err != nil {
+		return err
+	}
+	if window > 0 && now.Sub(m.Created) > window {
+		return Errorf(CodeForbidden, "messages can be edited for %s after they are posted", window)
+	}
+	return nil
+}
+
+// CheckDelete returns the error a deletion of the message by the user
+// gets, nil if they may delete it: authors delete their own messages at
+// any time.
+func (m *Message) CheckDelete(userID string) error {
+	switch {
+	case userID == "":
+		return Errorf(CodeAuthRequired, "sign in to write")
+	case m.Author.ID != userID || m.Kind != KindUser:
+		return Errorf(CodeForbidden, "only its author may change a message")
+	}
+	return nil
+}
+
 // MaxTextLen is the longest message text, in characters.
 const MaxTextLen = 4000
 

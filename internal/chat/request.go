@@ -16,6 +16,8 @@ const (
 	RequestResume  = "resume"
 	RequestTyping  = "typing"
 	RequestPing    = "ping"
+	RequestEdit    = "edit"
+	RequestDelete  = "delete"
 )
 
 // Paging limits for history and resume.
@@ -35,6 +37,8 @@ type Request struct {
 	Before string          `json:"before,omitempty"`
 	After  string          `json:"after,omitempty"`
 	Limit  int             `json:"limit,omitempty"`
+	// Message is the id of the message an edit or delete is about.
+	Message string `json:"message,omitempty"`
 }
 
 // MaxIDLen bounds the request id a client may ask to have echoed.
@@ -91,6 +95,13 @@ func (r *Request) Validate() error {
 			return Errorf(CodeBadRequest, "resume needs \"after\": the id of the last message received")
 		}
 		return r.checkLimit()
+	case RequestEdit:
+		if err := needMessage(r); err != nil {
+			return err
+		}
+		return r.cleanText()
+	case RequestDelete:
+		return needMessage(r)
 	case RequestPing:
 		return nil
 	case "":
@@ -109,6 +120,13 @@ func needRoom(r *Request) error {
 func needTo(r *Request) error {
 	if strings.TrimSpace(r.To) == "" {
 		return Errorf(CodeBadRequest, "%s needs a \"to\" user id", r.Type)
+	}
+	return nil
+}
+
+func needMessage(r *Request) error {
+	if strings.TrimSpace(r.Message) == "" {
+		return Errorf(CodeBadRequest, "%s needs a \"message\": the id of the message", r.Type)
 	}
 	return nil
 }

@@ -147,10 +147,11 @@ const (
 	fieldBefore
 	fieldAfter
 	fieldLimit
+	fieldMessage
 	numFields
 )
 
-var fieldNames = [numFields]string{"type", "id", "room", "text", "to", "before", "after", "limit"}
+var fieldNames = [numFields]string{"type", "id", "room", "text", "to", "before", "after", "limit", "message"}
 
 // fieldIndex returns the index of the member named by the JSON string key
 // (quotes included), or -1 if the protocol does not know it. Names match
@@ -181,6 +182,8 @@ func fieldIndex(key []byte) int {
 		return fieldAfter
 	case "limit":
 		return fieldLimit
+	case "message":
+		return fieldMessage
 	}
 	return -1
 }
@@ -204,9 +207,9 @@ func fieldIndex(key []byte) int {
 //   - A member whose value is null counts as absent.
 //   - "id" is a string or a number, at most chat.MaxIDLen bytes as sent
 //     (chat.ValidID), in valid UTF-8; it is kept as sent, to be echoed.
-//   - "type", "room", "text", "to", "before" and "after" are strings; any
-//     other type is rejected. Invalid UTF-8 inside a string becomes U+FFFD,
-//     as with encoding/json.
+//   - "type", "room", "text", "to", "before", "after" and "message" are
+//     strings; any other type is rejected. Invalid UTF-8 inside a string
+//     becomes U+FFFD, as with encoding/json.
 //   - "limit" is an integer written without fraction or exponent (10, not
 //     10.0 or 1e1); its range is checked by Validate.
 func DecodeNative(data []byte) (*chat.Request, error) {
@@ -252,6 +255,7 @@ func DecodeNative(data []byte) (*chat.Request, error) {
 		{fieldTo, &req.To},
 		{fieldBefore, &req.Before},
 		{fieldAfter, &req.After},
+		{fieldMessage, &req.Message},
 	}
 	for _, s := range strs {
 		v := members[s.field]

@@ -234,6 +234,13 @@ func TestDecodeNative(t *testing.T) {
 		{name: "history missing room", frame: `{"type":"history","limit":10}`, code: chat.CodeBadRequest, errHas: "room"},
 		{name: "history before as number", frame: `{"type":"history","room":"r1","before":3}`, code: chat.CodeBadRequest, errHas: `"before" must be a string`},
 
+		// edit and delete
+		{name: "edit", frame: `{"type":"edit","id":"e1","message":"m5","text":" fixed "}`, id: `"e1"`, want: &chat.Request{Type: "edit", ID: json.RawMessage(`"e1"`), Message: "m5", Text: "fixed"}},
+		{name: "edit without text", frame: `{"type":"edit","message":"m5"}`, code: chat.CodeBadRequest, errHas: "text"},
+		{name: "edit without message", frame: `{"type":"edit","id":2,"text":"x"}`, code: chat.CodeBadRequest, id: `2`, errHas: `"message"`},
+		{name: "delete", frame: `{"type":"delete","message":"m5"}`, want: &chat.Request{Type: "delete", Message: "m5"}},
+		{name: "delete message as number", frame: `{"type":"delete","message":5}`, code: chat.CodeBadRequest, errHas: `"message" must be a string`},
+		{name: "delete duplicate message", frame: `{"type":"delete","message":"a","message":"b"}`, code: chat.CodeBadRequest, errHas: "duplicate"},
 		// resume
 		{name: "resume", frame: `{"type":"resume","room":"r1","after":"m5","limit":20}`, want: &chat.Request{Type: "resume", Room: "r1", After: "m5", Limit: 20}},
 		{name: "resume default limit", frame: `{"type":"resume","room":"r1","after":"m5"}`, want: &chat.Request{Type: "resume", Room: "r1", After: "m5", Limit: chat.DefaultPageSize}},

@@ -80,6 +80,10 @@ type Config struct {
 	// AbuseRefusals is how many rate_limited refusals a connection may
 	// get within a minute before it is closed with 1008; 0 never closes.
 	AbuseRefusals int
+	// EditWindow is how long after posting users may edit their messages,
+	// on every path (REST too); 0: at any time. Deleting one's own
+	// message has no time limit; superusers edit and delete any.
+	EditWindow time.Duration
 }
 
 // Bounds of the group commit's settings.
@@ -120,6 +124,7 @@ func DefaultConfig() Config {
 		CheckpointEvery: checkpointEvery,
 		SendRate:        limit.Rate{Per: 10, Burst: 20},
 		AbuseRefusals:   30,
+		EditWindow:      15 * time.Minute,
 	}
 }
 
@@ -158,6 +163,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.SendRate.Per = r.float("CHAT_SEND_RATE", c.SendRate.Per, 0, 1e6)
 	c.SendRate.Burst = r.int("CHAT_SEND_BURST", c.SendRate.Burst, 1, 1e6)
 	c.AbuseRefusals = r.int("CHAT_ABUSE_REFUSALS", c.AbuseRefusals, 0, 1e6)
+	c.EditWindow = r.durationIn("CHAT_EDIT_WINDOW", c.EditWindow, 0, 100*365*24*time.Hour)
 	if c.WS.PingPeriod >= c.WS.PongWait {
 		r.errs = append(r.errs, fmt.Sprintf("CHAT_WS_PING (%s) must be shorter than CHAT_WS_PONG_WAIT (%s)", c.WS.PingPeriod, c.WS.PongWait))
 	}

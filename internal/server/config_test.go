@@ -57,6 +57,7 @@ func TestConfigDefaults(t *testing.T) {
 		CheckpointEvery: 250 * time.Millisecond,
 		SendRate:        limit.Rate{Per: 10, Burst: 20},
 		AbuseRefusals:   30,
+		EditWindow:      15 * time.Minute,
 	}
 	if len(c.Bot.Aliases) != 0 {
 		t.Errorf("default bot aliases = %q, want none", c.Bot.Aliases)
@@ -90,6 +91,7 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		"CHAT_SEND_RATE":        "0.5",
 		"CHAT_SEND_BURST":       "3",
 		"CHAT_ABUSE_REFUSALS":   "0",
+		"CHAT_EDIT_WINDOW":      "0s",
 	}))
 	if err != nil {
 		t.Fatalf("ConfigFromEnv error: %v", err)

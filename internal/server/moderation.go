@@ -42,6 +42,49 @@ func (s *Server) bindModeration() {
 		return e.Next()
 	})
 	app.OnRecordCreateRequest(colMessages).BindFunc(s.checkRESTSend)
+	app.OnRecordUpdateRequest(colMessages).BindFunc(s.checkRESTEdit)
+	app.OnRecordDeleteRequest(colMessages).BindFunc(s.checkRESTDelete)
+}
+
+// checkRESTEdit holds a user's REST edit to the chat's rules: the edit
+// window (CHAT_EDIT_WINDOW) and the send allowance, which edits share
+// since each reaches the whole room. The collection's update rule has
+// already checked authorship and standing. Superusers are not limited.
+func (s *Server) checkRESTEdit(e *core.RecordRequestEvent) error {
+	if e.Auth == nil || e.Auth.Collection().Name != colUsers {
+		return e.Next()
+	}
+	msg := chat.Message{
+		Author:  chat.User{ID: e.Record.Original().GetString("author")},
+		Kind:    chat.MessageKind(e.Record.Original().GetString("kind")),
+		Created: e.Record.GetDateTime("created").Time(),
+	}
+	if err := msg.CheckEdit(e.Auth.Id, time.Now(), s.cfg.EditWindow); err != nil {
+		return restError(e, http.StatusForbidden, chat.ErrorMessage(err), map[string]any{})
+	}
+	if wait, ok := s.limits.Send(e.Auth.Id); !ok {
+		return tooMany(e, wait)
+	}
+	return e.Next()
+}
+
+// checkRESTDelete draws a user's REST delete from the send allowance.
+func (s *Server) checkRESTDelete(e *core.RecordRequestEvent) error {
+	if e.Auth == nil || e.Auth.Collection().Name != colUsers {
+		return e.Next()
+	}
+	if wait, ok := s.limits.Send(e.Auth.Id); !ok {
+		return tooMany(e, wait)
+	}
+	return e.Next()
+}
+
+// tooMany answers a REST write over the user's send allowance: 429 with
+// Retry-After (seconds) and data.retryAfter (ms).
+func tooMany(e *core.RecordRequestEvent, wait time.Duration) error {
+	e.Response.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	return restError(e, http.StatusTooManyRequests, "Too many messages: wait before sending again.",
+		map[string]any{"retryAfter": int64((wait + time.Millisecond - 1) / time.Millisecond)})
 }
 
 // checkRESTSend gives a user's REST message create the answers a chat
@@ -64,9 +107,7 @@ func (s *Server) checkRESTSend(e *core.RecordRequestEvent) error {
 		return restError(e, http.StatusForbidden, chat.ErrorMessage(err), data)
 	}
 	if wait, ok := s.limits.Send(e.Auth.Id); !ok {
-		e.Response.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		return restError(e, http.StatusTooManyRequests, "Too many messages: wait before sending again.",
-			map[string]any{"retryAfter": int64((wait + time.Millisecond - 1) / time.Millisecond)})
+		return tooMany(e, wait)
 	}
 	return e.Next()
 }

@@ -311,6 +311,48 @@ func (s *store) message(ctx context.Context, rec *core.Record) (chat.Message, er
 	return msgs[0], nil
 }
 
+// messageRecord finds a message's record, or a CodeNotFound error.
+func (s *store) messageRecord(ctx context.Context, id string) (*core.Record, error) {
+	rec, err := s.app.FindRecordById(colMessages, id, withCtx(ctx))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("message")
+	}
+	return rec, err
+}
+
+// Message returns a message by id, or a CodeNotFound error.
+func (s *store) Message(ctx context.Context, id string) (chat.Message, error) {
+	rec, err := s.messageRecord(ctx, id)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	return s.message(ctx, rec)
+}
+
+// EditMessage saves a message's new text through PocketBase, so the
+// update hook normalizes it and broadcasts "edited" like any other edit.
+func (s *store) EditMessage(ctx context.Context, id, text string) (chat.Message, error) {
+	rec, err := s.messageRecord(ctx, id)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	rec.Set("text", text)
+	if err := s.app.SaveWithContext(ctx, rec); err != nil {
+		return chat.Message{}, saveError(err)
+	}
+	return s.message(ctx, rec)
+}
+
+// DeleteMessage deletes a message through PocketBase, so the delete hook
+// broadcasts "deleted" like any other deletion.
+func (s *store) DeleteMessage(ctx context.Context, id string) error {
+	rec, err := s.messageRecord(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.app.DeleteWithContext(ctx, rec)
+}
+
 // CreateMessage queues the message for the next group commit and calls
 // done once it is committed, or with why it was not: a save refused on its
 // own (a bad request with PocketBase's message, or a hook's error) or a

@@ -43,6 +43,17 @@ func (s *commitStore) Standing(context.Context, string) (chat.Standing, error) {
 	return s.standing, nil
 }
 
+// commitStore holds no message to edit or delete (changeStore does).
+func (s *commitStore) Message(context.Context, string) (chat.Message, error) {
+	return chat.Message{}, chat.Errorf(chat.CodeNotFound, "message not found")
+}
+func (s *commitStore) EditMessage(context.Context, string, string) (chat.Message, error) {
+	return chat.Message{}, errors.New("commitStore: no message to edit")
+}
+func (s *commitStore) DeleteMessage(context.Context, string) error {
+	return errors.New("commitStore: no message to delete")
+}
+
 func (s *commitStore) CreateMessage(_ context.Context, author chat.User, roomID, text string, done func(chat.Message, error)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -49,6 +49,14 @@ type Store interface {
 	DirectRoom(ctx context.Context, a, b string) (chat.Room, error)
 	// Standing is what moderators decided about the user, as of now.
 	Standing(ctx context.Context, userID string) (chat.Standing, error)
+	// Message returns a message by id, or a CodeNotFound error.
+	Message(ctx context.Context, id string) (chat.Message, error)
+	// EditMessage saves a message's new text and returns the message as
+	// saved; the room hears of it from the store's broadcast.
+	EditMessage(ctx context.Context, id, text string) (chat.Message, error)
+	// DeleteMessage deletes a message; the room hears of it from the
+	// store's broadcast.
+	DeleteMessage(ctx context.Context, id string) error
 }
 
 // Page selects a slice of a room's history.
@@ -98,6 +106,9 @@ type Config struct {
 	// a client that ignores retryAfter that often is flooding on
 	// purpose. Negative: never closed.
 	AbuseRefusals int
+	// EditWindow is how long after posting authors may edit a message;
+	// 0: at any time. Deleting one's own message has no time limit.
+	EditWindow time.Duration
 }
 
 // DefaultInFlight is the default bound on a session's sends waiting for
@@ -251,6 +262,8 @@ func (s *Session) handle(ctx context.Context, req *chat.Request) error {
 		return s.history(ctx, req, Page{After: req.After, Limit: req.Limit})
 	case chat.RequestTyping:
 		return s.typing(ctx, req)
+	case chat.RequestEdit, chat.RequestDelete:
+		return s.change(ctx, req)
 	}
 	return chat.Errorf(chat.CodeBadRequest, "unknown type %q", req.Type)
 }
@@ -443,6 +456,55 @@ func (s *Session) allowSend(req *chat.Request) error {
 		return errReplied
 	}
 	return err
+}
+
+// change runs an edit or delete request. A message in a room the user
+// cannot read is "not found", as if it did not exist. Both draw on the
+// send allowance: each reaches everyone in the room. The reply is an ack
+// with the message as saved (edit) or as it was (delete).
+func (s *Session) change(ctx context.Context, req *chat.Request) error {
+	if s.user == nil {
+		return chat.Errorf(chat.CodeAuthRequired, "sign in to write")
+	}
+	msg, err := s.store.Message(ctx, req.Message)
+	if err != nil {
+		return err
+	}
+	if _, err := s.readable(ctx, msg.Room); err != nil {
+		if code := chat.ErrorCode(err); code == chat.CodeForbidden || code == chat.CodeNotFound {
+			return chat.Errorf(chat.CodeNotFound, "message not found")
+		}
+		return err
+	}
+	if req.Type == chat.RequestEdit {
+		if n := len([]rune(req.Text)); n > s.cfg.MaxText {
+			return chat.Errorf(chat.CodeTooLarge, "text has %d characters, the limit is %d", n, s.cfg.MaxText)
+		}
+		now := time.Now()
+		if err := msg.CheckEdit(s.user.ID, now, s.cfg.EditWindow); err != nil {
+			return err
+		}
+		st, err := s.store.Standing(ctx, s.user.ID)
+		if err != nil {
+			return err
+		}
+		if err := st.CheckWrite(now); err != nil {
+			return err
+		}
+	} else if err := msg.CheckDelete(s.user.ID); err != nil {
+		return err
+	}
+	if err := s.allowSend(req); err != nil {
+		return err
+	}
+	if req.Type == chat.RequestEdit {
+		if msg, err = s.store.EditMessage(ctx, msg.ID, req.Text); err != nil {
+			return err
+		}
+	} else if err := s.store.DeleteMessage(ctx, msg.ID); err != nil {
+		return err
+	}
+	return s.reply(req, chat.EventAck, chat.AckPayload{Message: msg})
 }
 
 // errReplied is returned by a request handler that queued its reply
