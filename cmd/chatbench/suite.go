@@ -438,8 +438,9 @@ func suiteMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cache := newUserCache()
 	start := time.Now()
 	// No per-user send limit: the scenarios' users send faster than
-	// people do (the burst scenarios 50 at once) by design.
-	spawnArgs := []string{"-spawn", *bin, "-spawn-env", "CHAT_SEND_RATE=0"}
+	// people do (the burst scenarios 50 at once) by design. No limit on
+	// connections per address either: every client is on 127.0.0.1.
+	spawnArgs := []string{"-spawn", *bin, "-spawn-env", "CHAT_SEND_RATE=0", "-spawn-env", "CHAT_CONNS_PER_IP=0"}
 	if *hooks != "" {
 		spawnArgs = append(spawnArgs, "-spawn-hooks", *hooks)
 	}
@@ -703,9 +704,9 @@ func (d *suiteDoc) markdown() string {
 	p("one after the other (`make bench BENCH_REPEAT=3` repeats each load scenario three times and reports medians;\n")
 	p("`BENCH_LEVER_REPEAT=3` does the same for the levers' runs).\n")
 	p("Each load run starts the server afresh (`serve --http 127.0.0.1:<free port> --dir <data> --dev=false`,\n")
-	p("default settings except `CHAT_SEND_RATE=0`, the JS hooks of `pb_hooks/` as `make run` has them, the tool's\n")
-	p("open-files limit; the per-user send limit, 10 messages/s by default, is an abuse control, and the tool's users\n")
-	p("send faster than people by design)\n")
+	p("default settings except `CHAT_SEND_RATE=0` and `CHAT_CONNS_PER_IP=0`, the JS hooks of `pb_hooks/` as `make run` has them, the tool's\n")
+	p("open-files limit; the per-user send limit, 10 messages/s by default, and the limit of 200 connections per address are\n")
+	p("abuse controls, and the tool's users send faster than people, all from 127.0.0.1, by design)\n")
 	p("on one temporary data directory. The bench users (`bench-00000@bench.invalid`, …) are created once, by\n")
 	p("the first run that needs them (with bcrypt's lowest cost while they are created: the measured traffic\n")
 	p("never checks a password), and every run gets their tokens by superuser impersonation; every run\n")

@@ -132,7 +132,10 @@ type Settler interface {
 // OpenFunc is called for each new session, on the handshake request,
 // before anything is sent to the client (the open packet is queued). It
 // returns the session's handler, or an error to refuse the session with
-// 503 Service Unavailable.
+// 503 Service Unavailable, or with the status of an error that has an
+// HTTPStatus() int method (429 for a client over its connection limit).
+// A session opened on a WebSocket is refused with close code 1013 (try
+// again later) and the error's text.
 type OpenFunc func(s *Socket, r *http.Request) (Handler, error)
 
 // Server serves engine.io sessions on one path.
@@ -301,12 +304,16 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, version int
 	}
 	h, err := srv.open(s, r)
 	if err != nil {
+		status, reason := http.StatusServiceUnavailable, "Service unavailable: "+err.Error()
+		if se, ok := err.(interface{ HTTPStatus() int }); ok {
+			status, reason = se.HTTPStatus(), err.Error()
+		}
 		if conn != nil {
-			closeConn(conn, websocket.CloseTryAgainLater, "server unavailable", srv.cfg.WriteWait)
+			closeConn(conn, websocket.CloseTryAgainLater, reason, srv.cfg.WriteWait) // our reasons are short
 			_ = conn.Close()
 			return
 		}
-		writeError(w, http.StatusServiceUnavailable, errBadRequest, "Service unavailable: "+err.Error())
+		writeError(w, status, errBadRequest, reason)
 		return
 	}
 	s.handler = h

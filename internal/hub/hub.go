@@ -540,6 +540,14 @@ func (h *Hub) Joined(roomID string, sub Subscriber) bool {
 	return slices.Contains(s.conns[sub], roomID)
 }
 
+// JoinedCount is the number of rooms the connection has joined.
+func (h *Hub) JoinedCount(sub Subscriber) int {
+	s := h.connShardFor(sub.UserID(), sub)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns[sub])
+}
+
 // Online lists every user with at least one connection in the room, by
 // name, then id. Unlike Join it is not limited: it is for the few who
 // need everyone (the bot's "who").

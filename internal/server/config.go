@@ -80,6 +80,19 @@ type Config struct {
 	// AbuseRefusals is how many rate_limited refusals a connection may
 	// get within a minute before it is closed with 1008; 0 never closes.
 	AbuseRefusals int
+	// ConnsPerUser bounds a user's open chat connections (native and
+	// socket.io together); 0: no limit.
+	ConnsPerUser int
+	// ConnsPerIP bounds the open chat connections from one client address
+	// (as PocketBase's trusted-proxy settings resolve it); 0: no limit.
+	ConnsPerIP int
+	// JoinsPerConn bounds the rooms one connection has joined at once;
+	// 0: no limit.
+	JoinsPerConn int
+	// TypingRate is each user's allowance of typing notices.
+	TypingRate limit.Rate
+	// TicketRate is each user's allowance of WebSocket tickets.
+	TicketRate limit.Rate
 	// EditWindow is how long after posting users may edit their messages,
 	// on every path (REST too); 0: at any time. Deleting one's own
 	// message has no time limit; superusers edit and delete any.
@@ -125,6 +138,11 @@ func DefaultConfig() Config {
 		SendRate:        limit.Rate{Per: 10, Burst: 20},
 		AbuseRefusals:   30,
 		EditWindow:      15 * time.Minute,
+		ConnsPerUser:    20,
+		ConnsPerIP:      200,
+		JoinsPerConn:    1000,
+		TypingRate:      limit.Rate{Per: 2, Burst: 5},
+		TicketRate:      limit.Rate{Per: 1, Burst: 10},
 	}
 }
 
@@ -163,6 +181,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.SendRate.Per = r.float("CHAT_SEND_RATE", c.SendRate.Per, 0, 1e6)
 	c.SendRate.Burst = r.int("CHAT_SEND_BURST", c.SendRate.Burst, 1, 1e6)
 	c.AbuseRefusals = r.int("CHAT_ABUSE_REFUSALS", c.AbuseRefusals, 0, 1e6)
+	c.ConnsPerUser = r.int("CHAT_CONNS_PER_USER", c.ConnsPerUser, 0, 1e6)
+	c.ConnsPerIP = r.int("CHAT_CONNS_PER_IP", c.ConnsPerIP, 0, 1e7)
+	c.JoinsPerConn = r.int("CHAT_JOINS_PER_CONN", c.JoinsPerConn, 0, 1e6)
+	c.TypingRate.Per = r.float("CHAT_TYPING_RATE", c.TypingRate.Per, 0, 1e6)
+	c.TypingRate.Burst = r.int("CHAT_TYPING_BURST", c.TypingRate.Burst, 1, 1e6)
+	c.TicketRate.Per = r.float("CHAT_TICKET_RATE", c.TicketRate.Per, 0, 1e6)
+	c.TicketRate.Burst = r.int("CHAT_TICKET_BURST", c.TicketRate.Burst, 1, 1e6)
 	c.EditWindow = r.durationIn("CHAT_EDIT_WINDOW", c.EditWindow, 0, 100*365*24*time.Hour)
 	if c.WS.PingPeriod >= c.WS.PongWait {
 		r.errs = append(r.errs, fmt.Sprintf("CHAT_WS_PING (%s) must be shorter than CHAT_WS_PONG_WAIT (%s)", c.WS.PingPeriod, c.WS.PongWait))

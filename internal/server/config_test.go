@@ -58,6 +58,11 @@ func TestConfigDefaults(t *testing.T) {
 		SendRate:        limit.Rate{Per: 10, Burst: 20},
 		AbuseRefusals:   30,
 		EditWindow:      15 * time.Minute,
+		ConnsPerUser:    20,
+		ConnsPerIP:      200,
+		JoinsPerConn:    1000,
+		TypingRate:      limit.Rate{Per: 2, Burst: 5},
+		TicketRate:      limit.Rate{Per: 1, Burst: 10},
 	}
 	if len(c.Bot.Aliases) != 0 {
 		t.Errorf("default bot aliases = %q, want none", c.Bot.Aliases)
@@ -92,6 +97,13 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		"CHAT_SEND_BURST":       "3",
 		"CHAT_ABUSE_REFUSALS":   "0",
 		"CHAT_EDIT_WINDOW":      "0s",
+		"CHAT_CONNS_PER_USER":   "3",
+		"CHAT_CONNS_PER_IP":     "0",
+		"CHAT_JOINS_PER_CONN":   "7",
+		"CHAT_TYPING_RATE":      "0",
+		"CHAT_TYPING_BURST":     "1",
+		"CHAT_TICKET_RATE":      "0.25",
+		"CHAT_TICKET_BURST":     "2",
 	}))
 	if err != nil {
 		t.Fatalf("ConfigFromEnv error: %v", err)
@@ -121,6 +133,11 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		CheckpointEvery: time.Second,
 		SendRate:        limit.Rate{Per: 0.5, Burst: 3},
 		AbuseRefusals:   0,
+		ConnsPerUser:    3,
+		ConnsPerIP:      0,
+		JoinsPerConn:    7,
+		TypingRate:      limit.Rate{Per: 0, Burst: 1},
+		TicketRate:      limit.Rate{Per: 0.25, Burst: 2},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("ConfigFromEnv =\n%+v\nwant\n%+v", c, want)

@@ -35,12 +35,23 @@ func (s *Server) handleWS(e *core.RequestEvent) error {
 	if !websocket.IsWebSocketUpgrade(e.Request) {
 		return apis.NewBadRequestError("Expected a WebSocket upgrade request.", nil)
 	}
+	slot, err := s.limits.openConn(e.RealIP())
+	if err == nil {
+		if err = slot.forUser(user); err != nil {
+			slot.release()
+		}
+	}
+	if err != nil {
+		return apis.NewApiError(http.StatusTooManyRequests, err.Error(), nil)
+	}
 	conn, err := s.upgrader.Upgrade(e.Response, e.Request, nil)
 	if err != nil {
+		slot.release()
 		return nil // gorilla has answered; the connection is hijacked
 	}
 	c := ws.New(conn, protocol.Native{}, s.cfg.WS)
 	if !s.track(c) {
+		slot.release()
 		closeNow(conn, websocket.CloseGoingAway, "server shutting down")
 		return nil
 	}
@@ -55,9 +66,10 @@ func (s *Server) handleWS(e *core.RequestEvent) error {
 		closeNow(conn, websocket.CloseInternalServerErr, "internal error")
 		s.metrics.closed(transportNative, false)
 		s.untrack(c)
+		slot.release()
 		return nil
 	}
-	c.Serve(&nativeConn{srv: s, conn: c, sess: sess})
+	c.Serve(&nativeConn{srv: s, conn: c, sess: sess, slot: slot})
 	return nil
 }
 
@@ -69,6 +81,7 @@ type nativeConn struct {
 	srv  *Server
 	conn *ws.Conn
 	sess *session.Session
+	slot *connSlot
 }
 
 func (n *nativeConn) Frame(frame []byte) {
@@ -112,6 +125,7 @@ func (n *nativeConn) Closed(error) {
 	n.sess.Close()
 	n.srv.metrics.closed(transportNative, n.conn.CloseCode() == ws.CloseTooSlow)
 	n.srv.untrack(n.conn)
+	n.slot.release()
 }
 
 func closeNow(conn *websocket.Conn, code int, reason string) {
@@ -180,6 +194,9 @@ func (s *Server) originAllowed(r *http.Request) bool {
 func (s *Server) handleTicket(e *core.RequestEvent) error {
 	if e.Auth.GetBool("banned") {
 		return apis.NewForbiddenError("This account is banned.", nil)
+	}
+	if wait, ok := s.limits.ticket.Take(e.Auth.Id); !ok {
+		return tooMany(e, wait, "Too many tickets: wait before asking again.")
 	}
 	t, exp, err := s.tickets.Issue(e.Auth.Id)
 	if err != nil {

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/pocketbase/pocketbase/apis"
@@ -19,14 +21,85 @@ import (
 // user's native WebSockets, socket.io clients and REST requests draw on
 // one bucket (session.Limits).
 type limits struct {
-	send *limit.Buckets
+	send, typing, ticket *limit.Buckets
+	// conns counts open chat connections by "u:<user id>" and
+	// "ip:<address>", up to perUser and perIP.
+	conns         limit.Counts
+	perUser, perIP int
 }
 
 func newLimits(cfg Config) *limits {
-	return &limits{send: limit.NewBuckets(cfg.SendRate, nil)}
+	return &limits{
+		send:    limit.NewBuckets(cfg.SendRate, nil),
+		typing:  limit.NewBuckets(cfg.TypingRate, nil),
+		ticket:  limit.NewBuckets(cfg.TicketRate, nil),
+		perUser: cfg.ConnsPerUser,
+		perIP:   cfg.ConnsPerIP,
+	}
 }
 
-func (l *limits) Send(userID string) (time.Duration, bool) { return l.send.Take(userID) }
+func (l *limits) Send(userID string) (time.Duration, bool)   { return l.send.Take(userID) }
+func (l *limits) Typing(userID string) (time.Duration, bool) { return l.typing.Take(userID) }
+
+// connSlot is a connection's place among those of its user and address,
+// taken before the connection starts and given back when it ends.
+type connSlot struct {
+	l  *limits
+	ip string
+
+	mu       sync.Mutex // forUser and release may run on different goroutines
+	user     string
+	released bool
+}
+
+// errTooManyConns is why a connection over its address's or user's
+// limit is refused (HTTP 429 before an upgrade).
+type errTooManyConns struct{ message string }
+
+func (e *errTooManyConns) Error() string   { return e.message }
+func (e *errTooManyConns) HTTPStatus() int { return http.StatusTooManyRequests }
+
+// openConn takes a place for a connection from ip, or returns
+// *errTooManyConns. The user's place is taken by slot.forUser once the
+// user is known (at once on the native socket, at socket.io's CONNECT).
+func (l *limits) openConn(ip string) (*connSlot, error) {
+	if !l.conns.Acquire("ip:"+ip, l.perIP) {
+		return nil, &errTooManyConns{fmt.Sprintf("Too many chat connections from this address (the limit is %d).", l.perIP)}
+	}
+	return &connSlot{l: l, ip: ip}, nil
+}
+
+// forUser takes the user's place (nil: a guest, counted by address only).
+func (c *connSlot) forUser(u *chat.User) error {
+	if u == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.released || c.user != "" {
+		return nil
+	}
+	if !c.l.conns.Acquire("u:"+u.ID, c.l.perUser) {
+		return &errTooManyConns{fmt.Sprintf("Too many chat connections for this account (the limit is %d).", c.l.perUser)}
+	}
+	c.user = u.ID
+	return nil
+}
+
+// release gives the places back when the connection ends or is refused;
+// later calls do nothing.
+func (c *connSlot) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.released {
+		return
+	}
+	c.released = true
+	c.l.conns.Release("ip:" + c.ip)
+	if c.user != "" {
+		c.l.conns.Release("u:" + c.user)
+	}
+}
 
 // bindModeration enforces the moderators' fields and the send limits on
 // the paths PocketBase serves itself (REST, auth); the chat's own paths
@@ -60,10 +133,10 @@ func (s *Server) checkRESTEdit(e *core.RecordRequestEvent) error {
 		Created: e.Record.GetDateTime("created").Time(),
 	}
 	if err := msg.CheckEdit(e.Auth.Id, time.Now(), s.cfg.EditWindow); err != nil {
-		return restError(e, http.StatusForbidden, chat.ErrorMessage(err), map[string]any{})
+		return restError(e.RequestEvent, http.StatusForbidden, chat.ErrorMessage(err), map[string]any{})
 	}
 	if wait, ok := s.limits.Send(e.Auth.Id); !ok {
-		return tooMany(e, wait)
+		return tooMany(e.RequestEvent, wait, tooManyMessages)
 	}
 	return e.Next()
 }
@@ -74,18 +147,20 @@ func (s *Server) checkRESTDelete(e *core.RecordRequestEvent) error {
 		return e.Next()
 	}
 	if wait, ok := s.limits.Send(e.Auth.Id); !ok {
-		return tooMany(e, wait)
+		return tooMany(e.RequestEvent, wait, tooManyMessages)
 	}
 	return e.Next()
 }
 
-// tooMany answers a REST write over the user's send allowance: 429 with
+// tooMany answers a request over one of the user's allowances: 429 with
 // Retry-After (seconds) and data.retryAfter (ms).
-func tooMany(e *core.RecordRequestEvent, wait time.Duration) error {
+func tooMany(e *core.RequestEvent, wait time.Duration, message string) error {
 	e.Response.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-	return restError(e, http.StatusTooManyRequests, "Too many messages: wait before sending again.",
+	return restError(e, http.StatusTooManyRequests, message,
 		map[string]any{"retryAfter": int64((wait + time.Millisecond - 1) / time.Millisecond)})
 }
+
+const tooManyMessages = "Too many messages: wait before sending again."
 
 // checkRESTSend gives a user's REST message create the answers a chat
 // send gets: 403 with the end of a mute (the collection's rule refuses
@@ -104,17 +179,17 @@ func (s *Server) checkRESTSend(e *core.RecordRequestEvent) error {
 		if !st.MutedUntil.IsZero() && !st.Banned {
 			data["until"] = st.MutedUntil.UTC().Format(time.RFC3339)
 		}
-		return restError(e, http.StatusForbidden, chat.ErrorMessage(err), data)
+		return restError(e.RequestEvent, http.StatusForbidden, chat.ErrorMessage(err), data)
 	}
 	if wait, ok := s.limits.Send(e.Auth.Id); !ok {
-		return tooMany(e, wait)
+		return tooMany(e.RequestEvent, wait, tooManyMessages)
 	}
 	return e.Next()
 }
 
 // restError answers in the shape of PocketBase's API errors, with data
 // kept as given: an apis.ApiError keeps only validation errors in data.
-func restError(e *core.RecordRequestEvent, status int, message string, data map[string]any) error {
+func restError(e *core.RequestEvent, status int, message string, data map[string]any) error {
 	return e.JSON(status, map[string]any{"status": status, "message": message, "data": data})
 }
 

@@ -174,5 +174,6 @@ func (s *Server) sessionConfig() session.Config {
 		abuse = -1 // never closed
 	}
 	return session.Config{PageSize: s.cfg.PageSize, MaxText: s.cfg.MaxText, Metrics: s.metrics,
-		Limits: s.limits, AbuseRefusals: abuse, EditWindow: s.cfg.EditWindow}
+		Limits: s.limits, AbuseRefusals: abuse, EditWindow: s.cfg.EditWindow,
+		MaxJoins: s.cfg.JoinsPerConn}
 }

@@ -38,6 +38,7 @@ func (s *Server) handleSocketIO() func(*core.RequestEvent) error {
 		}
 		allowCredentials(e.Response.Header(), r)
 		creds := sioCredentialsFrom(r)
+		creds.ip = e.RealIP()
 		redactCredentials(r)
 		ctx := context.WithValue(r.Context(), sioCredentialsKey{}, creds)
 		eio.ServeHTTP(e.Response, r.WithContext(ctx))
@@ -50,6 +51,7 @@ func (s *Server) handleSocketIO() func(*core.RequestEvent) error {
 // may send the Authorization header (extraHeaders).
 type sioCredentials struct {
 	ticket, token, header string
+	ip                    string // the client's address, for the connection limits
 }
 
 type sioCredentialsKey struct{}
@@ -94,15 +96,23 @@ func allowCredentials(h http.Header, r *http.Request) {
 // openSocketIO starts a socket.io client on a new engine.io session. It
 // is tracked like a WebSocket, so shutdown closes it.
 func (s *Server) openSocketIO(sock *engineio.Socket, r *http.Request) (engineio.Handler, error) {
+	creds, _ := r.Context().Value(sioCredentialsKey{}).(sioCredentials)
+	slot, err := s.limits.openConn(creds.ip)
+	if err != nil {
+		return nil, err // a 429 at the handshake
+	}
 	if !s.track(sock) {
+		slot.release()
 		return nil, errors.New("the server is shutting down")
 	}
 	s.metrics.opened(transportSocketIO)
-	creds, _ := r.Context().Value(sioCredentialsKey{}).(sioCredentials)
 	connect := func(ctx context.Context, auth json.RawMessage, out socketio.Outbox) (socketio.Session, error) {
 		user, err := s.sioUser(auth, creds)
 		if err != nil {
 			return nil, err
+		}
+		if err := slot.forUser(user); err != nil {
+			return nil, refusal(http.StatusTooManyRequests, err.Error())
 		}
 		return session.New(s.sessionConfig(), s.store, s.hub, out, user, s.connIDs.Add(1)), nil
 	}
@@ -114,6 +124,7 @@ func (s *Server) openSocketIO(sock *engineio.Socket, r *http.Request) (engineio.
 		OnClose: func(string) {
 			s.metrics.closed(transportSocketIO, sock.CloseCode() == engineio.CloseTooSlow)
 			s.untrack(sock)
+			slot.release()
 		},
 	}), nil
 }

@@ -81,6 +81,8 @@ type Limits interface {
 	// Send takes one message from the user's allowance. When none is
 	// left it takes nothing and returns how long until there is one.
 	Send(userID string) (wait time.Duration, ok bool)
+	// Typing takes one typing notice from the user's allowance, like Send.
+	Typing(userID string) (wait time.Duration, ok bool)
 }
 
 // DefaultAbuseRefusals is the default for Config.AbuseRefusals.
@@ -106,6 +108,9 @@ type Config struct {
 	// a client that ignores retryAfter that often is flooding on
 	// purpose. Negative: never closed.
 	AbuseRefusals int
+	// MaxJoins bounds the rooms the connection has joined at once (each
+	// costs memory and a share of every message); 0: no limit.
+	MaxJoins int
 	// EditWindow is how long after posting authors may edit a message;
 	// 0: at any time. Deleting one's own message has no time limit.
 	EditWindow time.Duration
@@ -315,6 +320,9 @@ func (s *Session) writable(ctx context.Context, id string) (chat.Room, error) {
 func (s *Session) join(ctx context.Context, req *chat.Request) error {
 	if _, err := s.readable(ctx, req.Room); err != nil {
 		return err
+	}
+	if s.cfg.MaxJoins > 0 && !s.hub.Joined(req.Room, s) && s.hub.JoinedCount(s) >= s.cfg.MaxJoins {
+		return chat.Errorf(chat.CodeForbidden, "a connection may join at most %d rooms: leave one first", s.cfg.MaxJoins)
 	}
 	// Hold the room's events back until the joined reply is queued, so a
 	// message committed while the history loads arrives once, after it.
@@ -589,6 +597,11 @@ func (s *Session) typing(ctx context.Context, req *chat.Request) error {
 	}
 	if !s.hub.Joined(req.Room, s) {
 		return chat.Errorf(chat.CodeBadRequest, "join the room before typing in it")
+	}
+	if s.cfg.Limits != nil {
+		if wait, ok := s.cfg.Limits.Typing(s.user.ID); !ok {
+			return &chat.Error{Code: chat.CodeRateLimited, Message: "too many typing notices", RetryAfter: wait}
+		}
 	}
 	ev := chat.MustEvent(chat.EventTyping, chat.TypingPayload{Room: req.Room, User: *s.user})
 	ev.Room = req.Room
