@@ -24,7 +24,7 @@ type limits struct {
 	send, typing, ticket *limit.Buckets
 	// conns counts open chat connections by "u:<user id>" and
 	// "ip:<address>", up to perUser and perIP.
-	conns         limit.Counts
+	conns          limit.Counts
 	perUser, perIP int
 }
 
