@@ -75,6 +75,9 @@ type Server struct {
 
 	superToken string
 	userSeq    atomic.Int64
+	// rateLimited keeps loopback under PocketBase's HTTP rate limiter;
+	// exempted records that NewUser took it out.
+	rateLimited, exempted bool
 }
 
 // Option adjusts a server before it starts.
@@ -82,6 +85,10 @@ type Option func(*Server)
 
 // WithEnv adds KEY=VALUE settings to the server's environment.
 func WithEnv(kv ...string) Option { return func(s *Server) { s.env = append(s.env, kv...) } }
+
+// WithHTTPRateLimits leaves the test's requests under PocketBase's HTTP
+// rate limiter, which NewUser otherwise exempts loopback from.
+func WithHTTPRateLimits() Option { return func(s *Server) { s.rateLimited = true } }
 
 // WithDir reuses a data directory (to restart on the same database).
 func WithDir(dir string) Option { return func(s *Server) { s.Dir = dir } }
@@ -265,6 +272,7 @@ type User struct {
 // NewUser signs a user up through the REST API and signs them in.
 func (s *Server) NewUser(name string) *User {
 	s.t.Helper()
+	s.exemptLoopback()
 	n := s.userSeq.Add(1)
 	u := &User{Name: name, Email: fmt.Sprintf("%s%d-%d@example.com", strings.ToLower(strings.ReplaceAll(name, " ", "")), n, time.Now().UnixNano()%1e6), Password: "correct-horse-42"}
 	var rec struct{ ID string }
@@ -278,6 +286,21 @@ func (s *Server) NewUser(name string) *User {
 	}, &auth)
 	u.Token = auth.Token
 	return u
+}
+
+// exemptLoopback takes loopback out of PocketBase's HTTP rate limiter
+// (Settings → Rate limiting → excluded IPs), as an operator exempts their
+// own monitoring: tests sign users up and in far faster than people do,
+// all from one address. Unless WithHTTPRateLimits; once per server.
+func (s *Server) exemptLoopback() {
+	s.t.Helper()
+	if s.rateLimited || s.exempted {
+		return
+	}
+	s.exempted = true
+	s.MustDo("PATCH", "/api/settings", s.SuperToken(), map[string]any{
+		"rateLimits": map[string]any{"excludedIPs": []string{"127.0.0.0/8", "::1"}},
+	}, nil)
 }
 
 // SuperToken returns a superuser token, creating the superuser with the

@@ -24,6 +24,7 @@ var ourMigrations = []string{
 	"1763700001_general_room.go",
 	"1763700002_bot_user.go",
 	"1763700003_moderation.go",
+	"1763700004_rate_limits.go",
 }
 
 // Rules as they must be stored. They are spelled out again here (instead of
@@ -281,6 +282,7 @@ func TestSchema(t *testing.T) {
 	t.Parallel()
 	app := newEmptyApp(t)
 	checkSchema(t, app)
+	checkRateLimits(t, app)
 
 	if got, want := countGeneral(t, app), int64(1); got != want {
 		t.Fatalf("General rooms: got %d, want %d", got, want)
@@ -433,6 +435,9 @@ func TestDownThenUp(t *testing.T) {
 	})
 	owner := `id = @request.auth.id`
 	checkRules(t, users, owner, owner, "", owner, owner)
+	if app.Settings().RateLimits.Enabled {
+		t.Error("the HTTP rate limiter is still on after down")
+	}
 
 	// Down again (nothing left to remove) must not fail either.
 	for _, m := range slices.Backward(core.AppMigrations.Items()) {
@@ -453,6 +458,45 @@ func TestDownThenUp(t *testing.T) {
 	checkSchema(t, app)
 	if got, want := countGeneral(t, app), int64(1); got != want {
 		t.Errorf("General rooms: got %d, want %d", got, want)
+	}
+	checkRateLimits(t, app)
+}
+
+// checkRateLimits: PocketBase's HTTP limiter is on, with the chat's rules
+// for sign-ups, sign-ins and creates.
+func checkRateLimits(t *testing.T, app core.App) {
+	t.Helper()
+	rl := app.Settings().RateLimits
+	want := []core.RateLimitRule{
+		{Label: "users:create", MaxRequests: 10, Duration: 60},
+		{Label: "*:auth", MaxRequests: 20, Duration: 60},
+		{Label: "*:create", MaxRequests: 60, Duration: 10},
+	}
+	if !rl.Enabled || !slices.Equal(rl.Rules, want) {
+		t.Errorf("rate limits: enabled %v rules %+v, want on with %+v", rl.Enabled, rl.Rules, want)
+	}
+}
+
+// A limiter the operator turned on already keeps their rules.
+func TestRateLimitsKeepOperatorRules(t *testing.T) {
+	t.Parallel()
+	app := newApp(t)
+	checkRateLimits(t, app)
+	runner := core.NewMigrationsRunner(app, core.AppMigrations)
+	if _, err := runner.Down(1); err != nil {
+		t.Fatal(err)
+	}
+	settings := app.Settings()
+	settings.RateLimits.Enabled = true
+	settings.RateLimits.Rules = []core.RateLimitRule{{Label: "/api/", MaxRequests: 5, Duration: 1}}
+	if err := app.Save(settings); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runner.Up(); err != nil {
+		t.Fatal(err)
+	}
+	if rules := app.Settings().RateLimits.Rules; len(rules) != 1 || rules[0].Label != "/api/" {
+		t.Errorf("operator's rules replaced: %+v", rules)
 	}
 }
 

@@ -128,6 +128,16 @@ func (a *api) superLogin(ctx context.Context, email, password string) error {
 	return nil
 }
 
+// exemptLoopback takes loopback out of PocketBase's HTTP rate limiter
+// (Settings → Rate limiting → excluded IPs), as the superuser.
+func (a *api) exemptLoopback(ctx context.Context) error {
+	body := map[string]any{"rateLimits": map[string]any{"excludedIPs": []string{"127.0.0.0/8", "::1"}}}
+	if err := a.do(ctx, "PATCH", "/api/settings", a.super, body, nil); err != nil {
+		return fmt.Errorf("exempting loopback from the HTTP rate limiter: %w", err)
+	}
+	return nil
+}
+
 // benchUser is a signed-in bench account.
 type benchUser struct {
 	ID    string

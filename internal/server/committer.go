@@ -80,6 +80,9 @@ type committer struct {
 	// goroutine's.
 	deletes atomic.Uint64
 	rels    relCache
+	// deadline, the run goroutine's, ends the current batch's statements
+	// (commitTimeout after it began).
+	deadline time.Time
 
 	mu      sync.Mutex
 	queue   []*pending
@@ -107,6 +110,13 @@ var errNotCommitted = errors.New("chat: the batch's transaction failed")
 // errMessageFailed rolls back the transaction of a batch of one whose
 // message failed; the message keeps its own error.
 var errMessageFailed = errors.New("chat: the message failed")
+
+// commitTimeout bounds a batch's statements. SQLite waits 10 s for a
+// write lock another process holds (PocketBase's busy_timeout) and
+// PocketBase retries a locked write up to 12 times: without a deadline a
+// send could wait minutes for its answer. With it, the batch is rolled
+// back and its senders get "internal" while the lock lasts.
+const commitTimeout = 15 * time.Second
 
 func newCommitter(app core.App, m *metrics, maxBatch int, wait time.Duration) *committer {
 	if maxBatch <= 0 {
@@ -262,6 +272,7 @@ func (c *committer) save(batch []*pending) (saved int) {
 			}
 		}
 	}()
+	c.deadline = time.Now().Add(commitTimeout)
 	txErr := c.app.RunInTransaction(func(tx core.App) error {
 		// Registered first, so it runs before the records' own
 		// after-commit hooks and sees the transaction's outcome apart
@@ -367,7 +378,9 @@ func (c *committer) saveOne(tx core.App, checks *batchChecks, p *pending) (err e
 	}()
 	// Not the request's cancellation: cancelling a statement makes SQLite
 	// roll back the whole transaction, the batch's other messages too.
-	ctx := context.WithoutCancel(p.ctx)
+	// The batch's deadline does that, on purpose: they all failed.
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(p.ctx), c.deadline)
+	defer cancel()
 	if c.validate {
 		p.err = tx.SaveWithContext(ctx, p.rec)
 	} else {
