@@ -24,6 +24,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -288,6 +289,10 @@ func (c *Conn) CloseCode() int {
 // ErrBinary is the read error when the client sent a binary frame.
 var ErrBinary = errors.New("ws: binary frame on a text protocol")
 
+// ErrNotUTF8 is the read error when a text message is not valid UTF-8,
+// which RFC 6455 says must fail the connection (close 1007).
+var ErrNotUTF8 = errors.New("ws: text message is not valid UTF-8")
+
 // Serve starts reading on a goroutine of its own and returns at once, so
 // the HTTP handler that upgraded the connection can return and free what
 // net/http keeps for a request.
@@ -447,6 +452,9 @@ func (c *Conn) read(h Handler) error {
 		if typ != websocket.TextMessage {
 			return ErrBinary
 		}
+		if !utf8.Valid(frame) {
+			return ErrNotUTF8
+		}
 		h.Frame(frame)
 	}
 }
@@ -460,6 +468,8 @@ func closeFor(err error) closing {
 		return closing{code: websocket.CloseNormalClosure}
 	case errors.Is(err, ErrBinary):
 		return closing{code: websocket.CloseUnsupportedData, reason: "binary frames are not supported; send JSON text frames"}
+	case errors.Is(err, ErrNotUTF8):
+		return closing{code: websocket.CloseInvalidFramePayloadData, reason: "text frames must be valid UTF-8"}
 	case errors.Is(err, websocket.ErrReadLimit):
 		return closing{code: websocket.CloseMessageTooBig, reason: "frame too large"}
 	case errors.As(err, new(*ProtocolError)):

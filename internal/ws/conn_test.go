@@ -241,6 +241,23 @@ func TestBinaryFrameCloses1003(t *testing.T) {
 	})
 }
 
+func TestInvalidUTF8Closes1007(t *testing.T) {
+	forEachReader(t, func(t *testing.T, reader func(ws.Config) ws.Config) {
+		srv := newTestServer(t, context.Background(), reader(ws.Config{}), echo)
+		client, _ := srv.dial(t)
+
+		write(t, client, websocket.TextMessage, "first")
+		write(t, client, websocket.TextMessage, "bad \xff\xfe")
+		if got, want := readText(t, client), "<echo:first>"; got != want {
+			t.Errorf("reply = %q, want %q", got, want)
+		}
+		expectClose(t, client, websocket.CloseInvalidFramePayloadData)
+		if err := srv.runResult(t, 5*time.Second); !errors.Is(err, ws.ErrNotUTF8) {
+			t.Errorf("Run = %v, want ErrNotUTF8", err)
+		}
+	})
+}
+
 func TestOversizeFrameCloses1009(t *testing.T) {
 	forEachReader(t, func(t *testing.T, reader func(ws.Config) ws.Config) {
 		srv := newTestServer(t, context.Background(), reader(ws.Config{MaxFrame: 1024}), echo)

@@ -136,7 +136,7 @@ type frameReader struct {
 // its header is not complete). A message or control frame is handed to
 // sink as soon as it is complete; stop is asked after each one, and when
 // it says so consume returns at once. The error ends the connection: a
-// *ProtocolError, websocket.ErrReadLimit, ErrBinary or the client's close
+// *ProtocolError, websocket.ErrReadLimit, ErrBinary, ErrNotUTF8 or the client's close
 // (*websocket.CloseError).
 func (r *frameReader) consume(b []byte, sink frameSink, stop func() bool) (used, need int, err error) {
 	for {
@@ -171,6 +171,9 @@ func (r *frameReader) consume(b []byte, sink frameSink, stop func() bool) (used,
 		switch h.op {
 		case opText:
 			if h.fin {
+				if !utf8.Valid(payload) {
+					return used, 0, ErrNotUTF8
+				}
 				sink.gotText(append([]byte(nil), payload...))
 			} else {
 				r.frag, r.inFr = append(r.frag[:0], payload...), true
@@ -180,6 +183,9 @@ func (r *frameReader) consume(b []byte, sink frameSink, stop func() bool) (used,
 			if h.fin {
 				msg := r.frag
 				r.frag, r.inFr = nil, false
+				if !utf8.Valid(msg) {
+					return used, 0, ErrNotUTF8
+				}
 				sink.gotText(msg)
 			}
 		case opClose:

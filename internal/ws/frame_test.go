@@ -230,6 +230,8 @@ func TestConsumeErrors(t *testing.T) {
 		ok   func(error) bool
 	}{
 		{"binary", clientFrame(0x82, []byte("x")), func(err error) bool { return errors.Is(err, ErrBinary) }},
+		{"text not UTF-8", clientFrame(0x81, []byte("\xc3")), func(err error) bool { return errors.Is(err, ErrNotUTF8) }},
+		{"fragments not UTF-8 together", concatBytes(clientFrame(0x01, []byte("\xc3")), clientFrame(0x80, []byte("("))), func(err error) bool { return errors.Is(err, ErrNotUTF8) }},
 		{"too big", clientFrame(0x81, make([]byte, 11)), func(err error) bool { return errors.Is(err, websocket.ErrReadLimit) }},
 		{"too big, header only", clientFrame(0x81, make([]byte, 11))[:6], func(err error) bool { return errors.Is(err, websocket.ErrReadLimit) }},
 		{"fragments too big", concatBytes(clientFrame(0x01, make([]byte, 6)), clientFrame(0x80, make([]byte, 5))), func(err error) bool { return errors.Is(err, websocket.ErrReadLimit) }},
