@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 BROWSER_DIR := e2e/browser
 SOCKETIO_DIR := e2e/socketio
 
-.PHONY: run build test test-go test-browser browser-deps test-socketio socketio-deps fuzz bench bench-load lint clean
+.PHONY: run build test test-go e2e-deps test-browser browser-deps test-socketio socketio-deps fuzz bench bench-load lint clean
 
 run: build
 	./$(BIN) serve --http $(ADDR) --dir $(DATA)
@@ -23,8 +23,15 @@ build:
 # fuzz runs.
 test: lint test-go test-browser test-socketio fuzz
 
-test-go:
+test-go: e2e-deps
 	go test -race -count=1 -timeout 20m ./...
+
+# What the end-to-end Go tests need besides Go: Debian's nginx, which
+# e2e/nginx_test.go starts in front of the server, installed when missing
+# (CI starts bare; we are root there).
+e2e-deps:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || \
+		(apt-get update && apt-get install -y nginx)
 
 # The browser tests (e2e/browser) drive Debian's Chromium with playwright-core
 # against the built binary, which embeds pb_public/. Node's test runner.

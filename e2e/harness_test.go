@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,6 +77,9 @@ type Server struct {
 
 	superToken string
 	userSeq    atomic.Int64
+	// client and tls reach the server through a proxy (Via); nil: direct.
+	client *http.Client
+	tls    *tls.Config
 	// rateLimited keeps loopback under PocketBase's HTTP rate limiter;
 	// exempted records that NewUser took it out.
 	rateLimited, exempted bool
@@ -211,6 +216,30 @@ func (s *Server) Restart() {
 	s.start()
 }
 
+// Via is the server as seen through a proxy at base (http:// or
+// https://, whose certificate tlsCfg trusts): requests, sockets and SSE of
+// the returned Server go through it. It shares the superuser.
+func (s *Server) Via(base string, tlsCfg *tls.Config) *Server {
+	s.t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return &Server{
+		t: s.t, Addr: u.Host, URL: base, Dir: s.Dir,
+		superToken: s.SuperToken(), exempted: true,
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}},
+		tls:    tlsCfg,
+	}
+}
+
+func (s *Server) httpClient() *http.Client {
+	if s.client != nil {
+		return s.client
+	}
+	return http.DefaultClient
+}
+
 // ---- REST ----
 
 // Do sends a JSON request and decodes the JSON answer into out (if not
@@ -235,7 +264,7 @@ func (s *Server) Do(method, path, token string, body, out any) int {
 	if token != "" {
 		req.Header.Set("Authorization", token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.httpClient().Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -368,7 +397,11 @@ func (s *Server) Ticket(u *User) string {
 
 // WSURL is the chat endpoint, with an optional query.
 func (s *Server) WSURL(query string) string {
-	u := "ws://" + s.Addr + "/api/chat/ws"
+	scheme := "ws://"
+	if s.tls != nil {
+		scheme = "wss://"
+	}
+	u := scheme + s.Addr + "/api/chat/ws"
 	if query != "" {
 		u += "?" + query
 	}
@@ -377,7 +410,7 @@ func (s *Server) WSURL(query string) string {
 
 // DialRaw opens the chat socket with the given headers and query.
 func (s *Server) DialRaw(header http.Header, query string) (*websocket.Conn, *http.Response, error) {
-	d := websocket.Dialer{HandshakeTimeout: waitTime}
+	d := websocket.Dialer{HandshakeTimeout: waitTime, TLSClientConfig: s.tls}
 	return d.Dial(s.WSURL(query), header)
 }
 
@@ -639,7 +672,7 @@ func (s *Server) Subscribe(token string, topics ...string) *SSE {
 	s.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/api/realtime", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.httpClient().Do(req)
 	if err != nil {
 		cancel()
 		s.t.Fatal(err)
