@@ -408,4 +408,3 @@ func restCreateVia(p *Server, token string, fields map[string]any) (int, Record)
 	code := p.Do("POST", "/api/collections/messages/records", token, fields, &rec)
 	return code, rec
 }
-
