@@ -25,6 +25,7 @@ var ourMigrations = []string{
 	"1763700002_bot_user.go",
 	"1763700003_moderation.go",
 	"1763700004_rate_limits.go",
+	"1763700005_protected_images.go",
 }
 
 // Rules as they must be stored. They are spelled out again here (instead of
@@ -227,7 +228,7 @@ func checkSchema(t *testing.T, app core.App) {
 		"room":    {"type": "relation", "required": true, "maxSelect": 1, "collectionId": rooms.Id, "cascadeDelete": true},
 		"author":  {"type": "relation", "required": false, "maxSelect": 1, "collectionId": users.Id, "cascadeDelete": false},
 		"text":    {"type": "text", "required": false, "max": 4000},
-		"image":   {"type": "file", "maxSelect": 1, "maxSize": 5242880, "mimeTypes": imageTypes, "thumbs": []string{"200x200"}},
+		"image":   {"type": "file", "maxSelect": 1, "maxSize": 5242880, "mimeTypes": imageTypes, "thumbs": []string{"200x200"}, "protected": true},
 		"kind":    {"type": "select", "required": false, "maxSelect": 1, "values": []string{"user", "bot", "system"}},
 		"seq":     {"type": "number", "required": false, "onlyInt": true},
 		"created": {"type": "autodate", "onCreate": true, "onUpdate": false},

@@ -102,6 +102,79 @@ describe('chat', () => {
     check(b);
   });
 
+  test('names of people, rooms and files are shown as text, never run as HTML', async () => {
+    const evil = {
+      user: '<img src=x onerror=alert(4)>Eve',
+      room: '<script>alert(5)</script><b>Lounge</b>',
+      description: '<img src=z onerror=alert(6)> topic',
+      file: '<img src=y onerror=alert(7)>.png',
+    };
+    const eve = await server.createUser(evil.user);
+    await server.createRoom({ name: evil.room, kind: 'public', description: evil.description });
+    await server.post(eve, general, 'hi from Eve');
+
+    // Eve's name above her message, the room's name in the sidebar and as
+    // the title, its description: text, with no element or handler made.
+    await openRoom(a, 'General');
+    const msg = message(a, 'hi from Eve');
+    await msg.waitFor();
+    assert.equal(await msg.locator('.msg-author').textContent(), evil.user);
+    const room = roomButton(a, evil.room);
+    await room.waitFor();
+    await openRoom(a, evil.room);
+    assert.equal(await a.locator('#room-title').textContent(), evil.room);
+    await a.getByText(evil.description).first().waitFor();
+
+    // A picked file's name in the composer.
+    await a.locator('#file-input').setInputFiles({ name: evil.file, mimeType: 'image/png', buffer: await tinyPNG(20, 20) });
+    await a.locator('#attachment', { hasText: evil.file }).waitFor();
+
+    const injected = await a.evaluate(() => ({
+      handlers: document.querySelectorAll('[onerror], [onload], [onclick]').length,
+      scripts: [...document.querySelectorAll('script')].filter((s) => !s.src).length,
+      bold: document.querySelectorAll('#sidebar b, #room-title b').length,
+    }));
+    assert.deepEqual(injected, { handlers: 0, scripts: 0, bold: 0 });
+    await a.locator('#attachment button').first().click(); // drop the attachment again
+    await openRoom(a, 'General');
+    check(a);
+  });
+
+  test('I edit and delete my own messages; everyone sees it live', async () => {
+    await openRoom(a, 'General');
+    await openRoom(b, 'General');
+    await send(a, 'Teh meeting is at 3');
+    const mine = message(a, 'Teh meeting is at 3');
+    await mine.waitFor();
+    await message(b, 'Teh meeting is at 3').waitFor();
+    // Nobody else's messages offer to be changed.
+    assert.equal(await message(b, 'Teh meeting is at 3').getByRole('button', { name: 'Edit this message' }).count(), 0);
+
+    await mine.getByRole('button', { name: 'Edit this message' }).click();
+    const input = a.getByRole('textbox', { name: /^Message/ });
+    assert.equal(await input.inputValue(), 'Teh meeting is at 3');
+    await a.locator('#editing').waitFor();
+    await input.fill('The meeting is at 3');
+    await input.press('Enter');
+    for (const page of [a, b]) {
+      const edited = message(page, 'The meeting is at 3');
+      await edited.locator('.edited', { hasText: '(edited)' }).waitFor();
+      assert.equal(await message(page, 'Teh meeting is at 3').count(), 0);
+    }
+    await a.locator('#editing').waitFor({ state: 'hidden' });
+    assert.equal(await input.inputValue(), '');
+
+    // Esc leaves editing without a change.
+    await message(a, 'The meeting is at 3').getByRole('button', { name: 'Edit this message' }).click();
+    await input.press('Escape');
+    await a.locator('#editing').waitFor({ state: 'hidden' });
+
+    await message(a, 'The meeting is at 3').getByRole('button', { name: 'Delete this message' }).click();
+    for (const page of [a, b]) await message(page, 'The meeting is at 3').waitFor({ state: 'detached' });
+    check(a);
+    check(b);
+  });
+
   test('messages sent in quick succession arrive once each, in order', async () => {
     await openRoom(a, 'General');
     await openRoom(b, 'General');
@@ -159,7 +232,8 @@ describe('chat', () => {
     const msg = message(b, 'A picture for you');
     const img = msg.locator('.msg-image img');
     await img.waitFor();
-    assert.match(await img.getAttribute('src'), /^\/api\/files\/messages\/\w+\/gradient\w*\.png\?thumb=200x200$/);
+    // Signed-in clients add their file token (needed in private rooms).
+    assert.match(await img.getAttribute('src'), /^\/api\/files\/messages\/\w+\/gradient\w*\.png\?thumb=200x200&token=[\w.-]+$/);
     await waitFor(b, (id) => {
       const el = document.querySelector(`[data-id="${id}"] .msg-image img`);
       return el && el.complete && el.naturalWidth > 0;
@@ -169,7 +243,7 @@ describe('chat', () => {
     await msg.getByRole('button', { name: /open full size/ }).click();
     const full = b.locator('#image-dialog img');
     await full.waitFor();
-    assert.match(await full.getAttribute('src'), /^\/api\/files\/messages\/\w+\/gradient\w*\.png$/);
+    assert.match(await full.getAttribute('src'), /^\/api\/files\/messages\/\w+\/gradient\w*\.png\?token=[\w.-]+$/);
     await b.keyboard.press('Escape');
     await b.locator('#image-dialog').waitFor({ state: 'hidden' });
 
@@ -177,6 +251,32 @@ describe('chat', () => {
     await message(a, 'A picture for you').locator('.msg-image img').waitFor();
     await waitFor(a, () => document.querySelectorAll('#message-list .pending').length === 0);
     assert.equal(await message(a, 'A picture for you').count(), 1);
+    check(a);
+    check(b);
+  });
+
+  test('an image in a private room shows for its members, and only with their token', async () => {
+    await server.createRoom({ name: 'Plans', kind: 'private', members: [alice.id, bob.id] });
+    await roomButton(a, 'Plans').waitFor();
+    await openRoom(a, 'Plans');
+    await openRoom(b, 'Plans');
+    await a.locator('#file-input').setInputFiles({ name: 'plan.png', mimeType: 'image/png', buffer: await tinyPNG(90, 60) });
+    await a.locator('#attachment', { hasText: 'plan.png' }).waitFor();
+    await send(a, 'The plan');
+
+    const msg = message(b, 'The plan');
+    await msg.locator('.msg-image img').waitFor();
+    const id = await msg.getAttribute('data-id');
+    await waitFor(b, (id) => {
+      const el = document.querySelector(`[data-id="${id}"] .msg-image img`);
+      return el && el.complete && el.naturalWidth > 0;
+    }, id);
+    // The same address without the token is refused.
+    const src = await msg.locator('.msg-image img').getAttribute('src');
+    const bare = new URL(src.replace(/[?&]token=[^&]*/, ''), server.url).href;
+    assert.equal((await fetch(bare)).status, 404);
+    await openRoom(a, 'General');
+    await openRoom(b, 'General');
     check(a);
     check(b);
   });

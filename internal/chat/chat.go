@@ -5,6 +5,7 @@
 package chat
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -133,9 +134,27 @@ func (m *Message) CheckEdit(userID string, now time.Time, window time.Duration) 
 		return err
 	}
 	if window > 0 && now.Sub(m.Created) > window {
-		return Errorf(CodeForbidden, "messages can be edited for %s after they are posted", window)
+		return Errorf(CodeForbidden, "messages can be edited for %s after they are posted", humanDuration(window))
 	}
 	return nil
+}
+
+// humanDuration spells a window the way people read it: "15 minutes",
+// "2 hours", "90 seconds".
+func humanDuration(d time.Duration) string {
+	n, unit := int64(d/time.Second), "second"
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		n, unit = int64(d/time.Hour), "hour"
+	case d >= time.Minute && d%time.Minute == 0:
+		n, unit = int64(d/time.Minute), "minute"
+	case d%time.Second != 0:
+		return d.String()
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 // CheckDelete returns the error a deletion of the message by the user

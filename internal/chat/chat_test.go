@@ -458,3 +458,39 @@ func TestPresencePayloadsJSON(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckEdit(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	m := chat.Message{Author: chat.User{ID: "alice"}, Kind: chat.KindUser, Created: now.Add(-20 * time.Minute)}
+	tests := []struct {
+		user   string
+		window time.Duration
+		code   chat.Code
+		text   string
+	}{
+		{"alice", 0, "", ""},
+		{"alice", time.Hour, "", ""},
+		{"alice", 15 * time.Minute, chat.CodeForbidden, "15 minutes"},
+		{"alice", time.Minute, chat.CodeForbidden, "1 minute"},
+		{"alice", 90 * time.Second, chat.CodeForbidden, "90 seconds"},
+		{"alice", 1500 * time.Millisecond, chat.CodeForbidden, "1.5s"},
+		{"bob", 0, chat.CodeForbidden, "author"},
+		{"", 0, chat.CodeAuthRequired, ""},
+	}
+	for _, tt := range tests {
+		err := m.CheckEdit(tt.user, now, tt.window)
+		if tt.code == "" {
+			if err != nil {
+				t.Errorf("%s, window %v: %v, want nil", tt.user, tt.window, err)
+			}
+			continue
+		}
+		if chat.ErrorCode(err) != tt.code || !strings.Contains(chat.ErrorMessage(err), tt.text) {
+			t.Errorf("%s, window %v: %v, want %s mentioning %q", tt.user, tt.window, err, tt.code, tt.text)
+		}
+	}
+	bot := chat.Message{Author: chat.User{ID: "alice"}, Kind: chat.KindBot, Created: now}
+	if chat.ErrorCode(bot.CheckDelete("alice")) != chat.CodeForbidden {
+		t.Error("a bot message's author may delete it")
+	}
+}

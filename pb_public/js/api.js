@@ -123,6 +123,28 @@ export class Api {
     return this.user;
   }
 
+  /**
+   * refreshFileToken gets a fresh token for protected files: images in
+   * private rooms and private chats, which PocketBase serves only to those
+   * who may read their message. Tokens last a few minutes; concurrent
+   * calls share one request.
+   */
+  refreshFileToken() {
+    if (!this.token) return Promise.resolve('');
+    this.fileTokenRequest ??= this.request('POST', '/api/files/token')
+      .then((res) => (this.fileToken = res.token))
+      .finally(() => (this.fileTokenRequest = null));
+    return this.fileTokenRequest;
+  }
+
+  /** fileURL is a file's URL path with the current file token, if any. */
+  fileURL(path) {
+    if (!this.fileToken) return path;
+    const u = new URL(path, location.href);
+    u.searchParams.set('token', this.fileToken);
+    return u.pathname + u.search;
+  }
+
   /** ticket gets a single-use ticket for opening the chat WebSocket. */
   async ticket() {
     // Bounded: a reconnect must not hang on one stuck request.

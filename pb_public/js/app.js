@@ -18,6 +18,8 @@ const $ = (id) => document.getElementById(id);
 
 // Tokens live 5 days by default: refresh well before, while a tab is open.
 const REFRESH_EVERY = 12 * 60 * 60 * 1000;
+// Fetch a new file token this often: PocketBase's last 3 minutes.
+const FILE_TOKEN_EVERY = 2 * 60 * 1000;
 // A notice to show on the sign-in screen after a reload (session ended).
 const NOTICE_KEY = 'pocketchat.notice';
 
@@ -75,7 +77,11 @@ function startChat(mode) {
   const drawer = mountDrawers();
   mountHeader({ store });
   mountRooms({ store, chat, drawer, onSignOut: () => leave(), onSignIn: () => leave() });
-  const messages = mountMessages({ store, chat });
+  const messages = mountMessages({
+    store, chat,
+    onEdit: (m) => composer.startEdit(m),
+    showError: (text) => composer.showError(text),
+  });
   const composer = mountComposer({ store, chat, onSignIn: () => leave(), pin: messages.pin });
   mountPeople({ store, chat, api, drawer, showError: composer.showError });
   mountTyping(store);
@@ -95,7 +101,12 @@ function startChat(mode) {
   // Switching rooms reads the room switched to.
   store.subscribe((topic) => topic === 'current' && chat.markReadIfVisible());
 
-  if (mode === 'user') setInterval(() => api.refresh().catch(() => {}), REFRESH_EVERY);
+  if (mode === 'user') {
+    setInterval(() => api.refresh().catch(() => {}), REFRESH_EVERY);
+    // Images of private rooms need a file token; each lasts a few minutes.
+    api.refreshFileToken().catch(() => {});
+    setInterval(() => api.refreshFileToken().catch(() => {}), FILE_TOKEN_EVERY);
+  }
 
   socket.start();
   composer.focus();

@@ -256,6 +256,19 @@ export class Chat {
     }
   }
 
+  /**
+   * edit changes the text of one of my messages; the room (this page too)
+   * learns it from the edited event. Rejects with the server's reason.
+   */
+  async edit(messageId, text) {
+    await this.socket.request('edit', { message: messageId, text });
+  }
+
+  /** remove deletes one of my messages; the deleted event removes it. */
+  async remove(messageId) {
+    await this.socket.request('delete', { message: messageId });
+  }
+
   /** sendImage uploads an image (with optional text) as a new message. */
   sendImage(roomId, file, text = '') {
     const p = this.store.addPending(roomId, { text, file, preview: URL.createObjectURL(file) });

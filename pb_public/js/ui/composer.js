@@ -29,6 +29,7 @@ export function mountComposer({ store, chat, onSignIn, pin }) {
   const fileInput = $('file-input');
   const errorEl = $('composer-error');
   let attachment = null; // {file, url}
+  let editing = null; // the message of mine being edited, or null
 
   const showError = (text) => {
     errorEl.textContent = text;
@@ -52,6 +53,7 @@ export function mountComposer({ store, chat, onSignIn, pin }) {
     if (topic === 'current') {
       clearAttachment();
       showError('');
+      if (editing) stopEdit();
     }
   });
   $('guest-signin').onclick = onSignIn;
@@ -68,6 +70,7 @@ export function mountComposer({ store, chat, onSignIn, pin }) {
     const text = input.value;
     if (!store.me || !roomId) return;
     if ([...text.trim()].length > MAX_TEXT) return showError(`Messages can be at most ${MAX_TEXT} characters.`);
+    if (editing) return saveEdit(text);
     if (attachment) chat.sendImage(roomId, attachment.file, text.trim());
     else if (text.trim()) chat.send(roomId, text);
     else return;
@@ -88,8 +91,47 @@ export function mountComposer({ store, chat, onSignIn, pin }) {
       send();
     } else if (e.key === 'Escape') {
       closeEmoji();
+      if (editing) stopEdit();
     }
   });
+
+  // ---- editing one of my messages ----
+
+  $('edit-cancel').onclick = () => {
+    stopEdit();
+    input.focus();
+  };
+
+  /** startEdit puts one of my messages in the box; Enter saves it. */
+  function startEdit(m) {
+    clearAttachment();
+    editing = m;
+    input.value = m.text;
+    $('editing').hidden = false;
+    showError('');
+    autosize();
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
+  }
+
+  function stopEdit() {
+    editing = null;
+    input.value = '';
+    $('editing').hidden = true;
+    autosize();
+  }
+
+  async function saveEdit(text) {
+    const m = editing;
+    if (!text.trim()) return showError('A message cannot be empty: delete it instead.');
+    if (text.trim() === m.text) return stopEdit();
+    try {
+      await chat.edit(m.id, text);
+      if (editing === m) stopEdit();
+    } catch (err) {
+      showError(`Not saved: ${err.message}`);
+    }
+  }
 
   input.addEventListener('input', () => {
     autosize();
@@ -306,5 +348,5 @@ export function mountComposer({ store, chat, onSignIn, pin }) {
   }
 
   render();
-  return { showError, focus: () => input.focus() };
+  return { showError, startEdit, focus: () => input.focus() };
 }

@@ -19,7 +19,7 @@ const LOAD_OLDER_AT = 200;
 // messages then keep the view pinned there.
 const STICK_WITHIN = 80;
 
-export function mountMessages({ store, chat }) {
+export function mountMessages({ store, chat, onEdit = () => {}, showError = () => {} }) {
   const scroller = $('scroller');
   const list = $('message-list');
   const older = $('older-button');
@@ -42,8 +42,13 @@ export function mountMessages({ store, chat }) {
   list.addEventListener('click', (e) => {
     const btn = e.target.closest('button[data-action]');
     if (!btn) return;
-    const { action, local, full } = btn.dataset;
-    if (action === 'retry') chat.retry(store.current, local);
+    const { action, local, full, id } = btn.dataset;
+    if (action === 'edit') {
+      const m = store.room(store.current)?.ids.get(id);
+      if (m) onEdit(m);
+    } else if (action === 'delete') {
+      chat.remove(id).catch((err) => showError(`Not deleted: ${err.message}`));
+    } else if (action === 'retry') chat.retry(store.current, local);
     else if (action === 'discard') chat.discard(store.current, local);
     else if (action === 'image') openImage(full, btn.querySelector('img')?.alt || 'Image');
   });
@@ -56,7 +61,8 @@ export function mountMessages({ store, chat }) {
 
   function openImage(src, alt) {
     const img = $('image-full');
-    img.src = src;
+    img.src = chat.api.fileURL(src);
+    retryOnError(chat.api, img, src);
     img.alt = alt;
     dialog.showModal();
   }
@@ -81,7 +87,7 @@ export function mountMessages({ store, chat }) {
       return;
     }
     list.setAttribute('aria-label', `Messages in ${store.roomName(rs.room)}`);
-    const items = buildItems(rs, store.me);
+    const items = buildItems(rs, store.me, chat.api);
 
     // Unless pinned to the bottom, keep the first message on screen where
     // it is while older history is inserted above it (the scroller has
@@ -148,7 +154,7 @@ function firstVisible(scroller, list) {
 
 // buildItems lists what the room shows, in order: messages by seq with date
 // separators and notices between them, then my messages on their way.
-function buildItems(rs, me) {
+function buildItems(rs, me, api) {
   const items = [];
   const myName = me?.name || '';
   let day = '';
@@ -177,7 +183,7 @@ function buildItems(rs, me) {
     const mine = !!me && m.author?.id === me.id;
     items.push({
       key: `m:${m.id}:${m.updated}:${m.edited ? 'e' : ''}:${compact ? 'c' : ''}`,
-      build: () => messageEl(m, { compact, mine, myName }),
+      build: () => messageEl(m, { compact, mine, myName, api }),
     });
     prev = m;
   }
@@ -191,7 +197,7 @@ function buildItems(rs, me) {
   return items;
 }
 
-function messageEl(m, { compact, mine, myName }) {
+function messageEl(m, { compact, mine, myName, api }) {
   const author = m.author?.name || (m.kind === 'system' ? 'System' : 'Deleted user');
   if (m.kind === 'system') {
     return h('p', { class: 'notice system', dataset: { id: m.id } }, ...textNodes(m.text, ''));
@@ -211,13 +217,33 @@ function messageEl(m, { compact, mine, myName }) {
           (m.author?.bot || m.kind === 'bot') && h('span', { class: 'badge', text: 'bot' }),
           h('time', { datetime: m.created, title: new Date(m.created).toLocaleString(), text: clock(m.created) })),
       m.text && h('div', { class: 'msg-text' }, ...textNodes(m.text, myName)),
-      m.image && imageEl(m.thumb || m.image, m.image, `Image from ${author}`),
-      m.edited && h('span', { class: 'edited', text: '(edited)' })));
+      m.image && imageEl(api, m.thumb || m.image, m.image, `Image from ${author}`),
+      (m.edited || edited(m)) && h('span', { class: 'edited', text: '(edited)' })),
+    mine && m.kind === 'user' && h('div', { class: 'msg-actions' },
+      h('button', { type: 'button', dataset: { action: 'edit', id: m.id }, 'aria-label': 'Edit this message', text: 'Edit' }),
+      h('button', { type: 'button', dataset: { action: 'delete', id: m.id }, 'aria-label': 'Delete this message', text: 'Delete' })));
 }
 
-function imageEl(thumb, full, alt) {
-  return h('button', { type: 'button', class: 'msg-image', dataset: { action: 'image', full }, 'aria-label': `${alt}, open full size` },
-    h('img', { src: thumb, alt, loading: 'lazy', decoding: 'async' }));
+// edited tells an edited message in history: saved again a while after
+// it was posted (a post and its own save differ by microseconds).
+function edited(m) {
+  return m.updated && m.created && Date.parse(m.updated) - Date.parse(m.created) > 1000;
+}
+
+function imageEl(api, thumb, full, alt) {
+  const img = h('img', { src: api.fileURL(thumb), alt, loading: 'lazy', decoding: 'async' });
+  retryOnError(api, img, thumb);
+  return h('button', { type: 'button', class: 'msg-image', dataset: { action: 'image', full }, 'aria-label': `${alt}, open full size` }, img);
+}
+
+/**
+ * retryOnError loads a protected image once more with a fresh file token
+ * if it fails: a lazy image may start loading after its token expired.
+ */
+function retryOnError(api, img, path) {
+  img.addEventListener('error', () => {
+    api.refreshFileToken().then(() => (img.src = api.fileURL(path))).catch(() => {});
+  }, { once: true });
 }
 
 function pendingEl(p, me) {
