@@ -206,6 +206,7 @@ func TestAbuseLeavesNoTrace(t *testing.T) {
 			}
 			// Read nothing: gorilla answers pings only while reading, so
 			// the server's pings go unanswered, as with a vanished peer.
+			waitUntil(t, "the silent client is counted", func() bool { return scrapeStats(t, srv).conns == open+1 })
 			deadline := time.Now().Add(waitTime)
 			for scrapeStats(t, srv).conns > open && time.Now().Before(deadline) {
 				time.Sleep(100 * time.Millisecond)
@@ -221,6 +222,7 @@ func TestAbuseLeavesNoTrace(t *testing.T) {
 				t.Fatalf("dial: %v (%s)", err, respStatus(resp))
 			}
 			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","room":"`+general+`"}`))
+			waitUntil(t, "the unread client is counted", func() bool { return scrapeStats(t, srv).conns == open+1 })
 			big := strings.Repeat("flood ", 600)
 			deadline := time.Now().Add(waitTime)
 			for i := 0; scrapeStats(t, srv).conns > open && time.Now().Before(deadline); i++ {

@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -261,6 +263,27 @@ func TestPrivateRoomAccess(t *testing.T) {
 				t.Errorf("%s: REST message list of the private room: got %v, want none", name, got)
 			}
 			wantHTTPStatus(t, name+" REST view message", srv.Do("GET", "/api/collections/messages/records/"+secretMsg, token, nil, nil), http.StatusNotFound)
+			// Filters, sorting and expands, which evaluate other
+			// records' fields, find nothing of it either.
+			for _, q := range []string{
+				"/api/collections/messages/records?perPage=200&filter=" + queryEscape("room.kind='private'"),
+				"/api/collections/messages/records?perPage=200&filter=" + queryEscape("id='"+secretMsg+"'") + "&expand=room",
+				"/api/collections/messages/records?perPage=200&filter=" + queryEscape("room.members.id?='"+alice.ID+"'"),
+				"/api/collections/messages/records?perPage=200&filter=" + queryEscape("text~'members'") + "&sort=-room.name",
+				"/api/collections/rooms/records?perPage=200&filter=" + queryEscape("members.id?='"+alice.ID+"'"),
+				"/api/collections/rooms/records?perPage=200&expand=messages_via_room",
+				"/api/collections/users/records?perPage=200&expand=messages_via_author,rooms_via_members",
+			} {
+				var list struct{ Items []map[string]any }
+				code := srv.Do("GET", q, token, nil, &list)
+				if code == http.StatusOK {
+					if b, _ := json.Marshal(list); strings.Contains(string(b), secretMsg) || strings.Contains(string(b), secret) {
+						t.Errorf("%s: %s shows the private room or its message: %s", name, q, b)
+					}
+				} else if code != http.StatusBadRequest && code != http.StatusForbidden {
+					t.Errorf("%s: %s: HTTP %d", name, q, code)
+				}
+			}
 			code, rec := restCreate(srv, token, map[string]any{"room": secret, "author": bob.ID, "text": "let me in"})
 			wantHTTPStatus(t, name+" REST create in the private room", code, http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound)
 			if rec.ID() != "" {

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -51,10 +53,22 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building pocketchat:", err)
 		os.Exit(1)
 	}
+	// A migrated data directory with the superuser, which every new
+	// server's directory starts as a copy of: the CLI run, a second or two
+	// under -race, is paid once.
+	templateDir = filepath.Join(dir, "template")
+	upsert := exec.Command(binPath, "superuser", "upsert", superEmail, superPassword, "--dir", templateDir, "--dev=false")
+	if out, err := upsert.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "preparing the template data directory: %v\n%s", err, out)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// templateDir is the data directory new servers start from (TestMain).
+var templateDir string
 
 const (
 	// waitTime bounds every wait for something the server should do.
@@ -81,8 +95,10 @@ type Server struct {
 	client *http.Client
 	tls    *tls.Config
 	// rateLimited keeps loopback under PocketBase's HTTP rate limiter;
-	// exempted records that NewUser took it out.
-	rateLimited, exempted bool
+	// settings are written into a new data directory before the start.
+	rateLimited bool
+	settings    map[string]any
+	prepared    bool // by prepare: the superuser exists
 }
 
 // Option adjusts a server before it starts.
@@ -92,8 +108,21 @@ type Option func(*Server)
 func WithEnv(kv ...string) Option { return func(s *Server) { s.env = append(s.env, kv...) } }
 
 // WithHTTPRateLimits leaves the test's requests under PocketBase's HTTP
-// rate limiter, which NewUser otherwise exempts loopback from.
+// rate limiter, which the harness otherwise exempts loopback from.
 func WithHTTPRateLimits() Option { return func(s *Server) { s.rateLimited = true } }
+
+// WithSetting sets one of PocketBase's settings (a JSON path into them,
+// "$.trustedProxy.headers") before the server starts, as an operator does
+// in the dashboard. Saving settings while the server runs would make the
+// race detector report PocketBase reloading them under its own logger.
+func WithSetting(path string, value any) Option {
+	return func(s *Server) {
+		if s.settings == nil {
+			s.settings = map[string]any{}
+		}
+		s.settings[path] = value
+	}
+}
 
 // WithDir reuses a data directory (to restart on the same database).
 func WithDir(dir string) Option { return func(s *Server) { s.Dir = dir } }
@@ -107,6 +136,7 @@ func StartServer(t testing.TB, opts ...Option) *Server {
 	}
 	if s.Dir == "" {
 		s.Dir = t.TempDir()
+		s.prepare()
 	}
 	s.start()
 	t.Cleanup(func() {
@@ -128,6 +158,43 @@ func freeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// prepare creates the data directory before the first start, a copy of
+// the template: the migrations ran, the superuser exists (SuperToken only
+// signs in). Then the settings are written into the database, loopback
+// exempted from the HTTP rate limiter (Settings → Rate limiting → excluded
+// IPs) as an operator exempts their own monitoring: tests sign users up
+// and in far faster than people do, all from one address.
+func (s *Server) prepare() {
+	s.t.Helper()
+	if err := os.CopyFS(s.Dir, os.DirFS(templateDir)); err != nil {
+		s.t.Fatalf("copying the template data directory: %v", err)
+	}
+	s.prepared = true
+	settings := map[string]any{}
+	if !s.rateLimited {
+		settings["$.rateLimits.excludedIPs"] = []string{"127.0.0.0/8", "::1"}
+	}
+	maps.Copy(settings, s.settings)
+	if len(settings) == 0 {
+		return
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.Dir, "data.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer db.Close()
+	for path, v := range settings {
+		b, _ := json.Marshal(v)
+		res, err := db.Exec(`UPDATE _params SET value = json_set(value, ?, json(?)) WHERE id = 'settings'`, path, string(b))
+		if err != nil {
+			s.t.Fatalf("setting %s: %v", path, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			s.t.Fatalf("setting %s: no settings row in the new data directory", path)
+		}
+	}
 }
 
 func (s *Server) start() {
@@ -227,9 +294,9 @@ func (s *Server) Via(base string, tlsCfg *tls.Config) *Server {
 	}
 	return &Server{
 		t: s.t, Addr: u.Host, URL: base, Dir: s.Dir,
-		superToken: s.SuperToken(), exempted: true,
-		client: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}},
-		tls:    tlsCfg,
+		superToken: s.SuperToken(),
+		client:     &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}},
+		tls:        tlsCfg,
 	}
 }
 
@@ -301,7 +368,6 @@ type User struct {
 // NewUser signs a user up through the REST API and signs them in.
 func (s *Server) NewUser(name string) *User {
 	s.t.Helper()
-	s.exemptLoopback()
 	n := s.userSeq.Add(1)
 	u := &User{Name: name, Email: fmt.Sprintf("%s%d-%d@example.com", strings.ToLower(strings.ReplaceAll(name, " ", "")), n, time.Now().UnixNano()%1e6), Password: "correct-horse-42"}
 	var rec struct{ ID string }
@@ -317,20 +383,8 @@ func (s *Server) NewUser(name string) *User {
 	return u
 }
 
-// exemptLoopback takes loopback out of PocketBase's HTTP rate limiter
-// (Settings → Rate limiting → excluded IPs), as an operator exempts their
-// own monitoring: tests sign users up and in far faster than people do,
-// all from one address. Unless WithHTTPRateLimits; once per server.
-func (s *Server) exemptLoopback() {
-	s.t.Helper()
-	if s.rateLimited || s.exempted {
-		return
-	}
-	s.exempted = true
-	s.MustDo("PATCH", "/api/settings", s.SuperToken(), map[string]any{
-		"rateLimits": map[string]any{"excludedIPs": []string{"127.0.0.0/8", "::1"}},
-	}, nil)
-}
+// The superuser every test server has.
+const superEmail, superPassword = "admin@example.com", "admin-password-123"
 
 // SuperToken returns a superuser token, creating the superuser with the
 // binary's CLI on first use.
@@ -339,14 +393,15 @@ func (s *Server) SuperToken() string {
 	if s.superToken != "" {
 		return s.superToken
 	}
-	const email, pass = "admin@example.com", "admin-password-123"
-	cmd := exec.Command(binPath, "superuser", "upsert", email, pass, "--dir", s.Dir, "--dev=false")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		s.t.Fatalf("superuser upsert: %v\n%s", err, out)
+	if !s.prepared { // a data directory of an earlier server
+		cmd := exec.Command(binPath, "superuser", "upsert", superEmail, superPassword, "--dir", s.Dir, "--dev=false")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			s.t.Fatalf("superuser upsert: %v\n%s", err, out)
+		}
 	}
 	var auth struct{ Token string }
 	s.MustDo("POST", "/api/collections/_superusers/auth-with-password", "", map[string]any{
-		"identity": email, "password": pass,
+		"identity": superEmail, "password": superPassword,
 	}, &auth)
 	s.superToken = auth.Token
 	return s.superToken

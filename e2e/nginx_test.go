@@ -323,11 +323,8 @@ func dialFrom(t *testing.T, p *Server, from string, token string, extra http.Hea
 // WebSocket, socket.io polling then upgrading, PocketBase's SSE and REST;
 // and the per-address limit counts the clients' addresses, not nginx's.
 func TestBehindNginx(t *testing.T) {
-	srv := StartServer(t, WithEnv("CHAT_CONNS_PER_IP=2"))
 	// What docs/deploy.md tells operators to set in the dashboard.
-	srv.MustDo("PATCH", "/api/settings", srv.SuperToken(), map[string]any{
-		"trustedProxy": map[string]any{"headers": []string{"X-Real-IP"}},
-	}, nil)
+	srv := StartServer(t, WithEnv("CHAT_CONNS_PER_IP=2"), WithSetting("$.trustedProxy.headers", []string{"X-Real-IP"}))
 	ng := startNginx(t, srv.Addr)
 	p := srv.Via(ng.url, ng.tls)
 

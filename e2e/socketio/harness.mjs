@@ -258,7 +258,7 @@ export async function nativeClient(server, user) {
 }
 
 /** The events the server emits; the harness listens to all of them. */
-export const serverEvents = ['hello', 'joined', 'opened', 'left', 'presence', 'message', 'ack', 'history', 'typing', 'pong', 'room', 'deleted', 'edited', 'error'];
+export const serverEvents = ['hello', 'joined', 'opened', 'left', 'presence', 'online', 'message', 'ack', 'history', 'typing', 'pong', 'room', 'deleted', 'edited', 'error'];
 
 /** The socket.io client factories by major version. */
 export const clients = { 4: io4, 3: io3, 2: io2 };
