@@ -124,7 +124,7 @@ func (s *Server) bindModeration() {
 // since each reaches the whole room. The collection's update rule has
 // already checked authorship and standing. Superusers are not limited.
 func (s *Server) checkRESTEdit(e *core.RecordRequestEvent) error {
-	if e.Auth == nil || e.Auth.Collection().Name != colUsers {
+	if !byUser(e) {
 		return e.Next()
 	}
 	msg := chat.Message{
@@ -143,13 +143,19 @@ func (s *Server) checkRESTEdit(e *core.RecordRequestEvent) error {
 
 // checkRESTDelete draws a user's REST delete from the send allowance.
 func (s *Server) checkRESTDelete(e *core.RecordRequestEvent) error {
-	if e.Auth == nil || e.Auth.Collection().Name != colUsers {
+	if !byUser(e) {
 		return e.Next()
 	}
 	if wait, ok := s.limits.Send(e.Auth.Id); !ok {
 		return tooMany(e.RequestEvent, wait, tooManyMessages)
 	}
 	return e.Next()
+}
+
+// byUser reports whether a user (not a superuser, not a guest) makes the
+// request: only users are held to the chat's limits on REST.
+func byUser(e *core.RecordRequestEvent) bool {
+	return e.Auth != nil && e.Auth.Collection().Name == colUsers
 }
 
 // tooMany answers a request over one of the user's allowances: 429 with
@@ -167,7 +173,7 @@ const tooManyMessages = "Too many messages: wait before sending again."
 // it too, with a bare 400), 429 with Retry-After over the send rate.
 // Superusers (the dashboard) are not limited.
 func (s *Server) checkRESTSend(e *core.RecordRequestEvent) error {
-	if e.Auth == nil || e.Auth.Collection().Name != colUsers {
+	if !byUser(e) {
 		return e.Next()
 	}
 	st, err := s.store.Standing(e.Request.Context(), e.Auth.Id)

@@ -411,14 +411,7 @@ func (s *Session) send(ctx context.Context, req *chat.Request) error {
 // which slows the client down through TCP instead of queueing without
 // bound.
 func (s *Session) post(ctx context.Context, req *chat.Request, roomID string, start time.Time) error {
-	if n := len([]rune(req.Text)); n > s.cfg.MaxText {
-		return chat.Errorf(chat.CodeTooLarge, "text has %d characters, the limit is %d", n, s.cfg.MaxText)
-	}
-	st, err := s.store.Standing(ctx, s.user.ID)
-	if err != nil {
-		return err
-	}
-	if err := st.CheckWrite(time.Now()); err != nil {
+	if err := s.mayWrite(ctx, req.Text, time.Now()); err != nil {
 		return err
 	}
 	if err := s.allowSend(req); err != nil {
@@ -438,6 +431,19 @@ func (s *Session) post(ctx context.Context, req *chat.Request, roomID string, st
 		s.out.Send(ev)
 	})
 	return nil
+}
+
+// mayWrite checks text against Config.MaxText and the user's standing at
+// now (not banned, not muted): what a send and an edit both need.
+func (s *Session) mayWrite(ctx context.Context, text string, now time.Time) error {
+	if n := len([]rune(text)); n > s.cfg.MaxText {
+		return chat.Errorf(chat.CodeTooLarge, "text has %d characters, the limit is %d", n, s.cfg.MaxText)
+	}
+	st, err := s.store.Standing(ctx, s.user.ID)
+	if err != nil {
+		return err
+	}
+	return st.CheckWrite(now)
 }
 
 // allowSend takes a send from the user's allowance (Config.Limits), or
@@ -485,18 +491,11 @@ func (s *Session) change(ctx context.Context, req *chat.Request) error {
 		return err
 	}
 	if req.Type == chat.RequestEdit {
-		if n := len([]rune(req.Text)); n > s.cfg.MaxText {
-			return chat.Errorf(chat.CodeTooLarge, "text has %d characters, the limit is %d", n, s.cfg.MaxText)
-		}
 		now := time.Now()
+		if err := s.mayWrite(ctx, req.Text, now); err != nil {
+			return err
+		}
 		if err := msg.CheckEdit(s.user.ID, now, s.cfg.EditWindow); err != nil {
-			return err
-		}
-		st, err := s.store.Standing(ctx, s.user.ID)
-		if err != nil {
-			return err
-		}
-		if err := st.CheckWrite(now); err != nil {
 			return err
 		}
 	} else if err := msg.CheckDelete(s.user.ID); err != nil {
