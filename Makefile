@@ -26,12 +26,13 @@ test: lint test-go test-browser test-socketio fuzz
 test-go: e2e-deps
 	go test -race -count=1 -timeout 20m ./...
 
-# What the end-to-end Go tests need besides Go: Debian's nginx, which
-# e2e/nginx_test.go starts in front of the server, installed when missing
-# (CI starts bare; we are root there).
+# What the Go tests need besides Go, installed when missing (CI starts
+# bare; we are root there): Debian's nginx, which e2e/nginx_test.go starts
+# in front of the server, and redis-server, which the cluster tests start
+# (internal/redistest).
 e2e-deps:
-	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || \
-		(apt-get update && apt-get install -y nginx)
+	@(command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]) && command -v redis-server >/dev/null || \
+		(apt-get update && apt-get install -y nginx redis-server)
 
 # The browser tests (e2e/browser) drive Debian's Chromium with playwright-core
 # against the built binary, which embeds pb_public/. Node's test runner.

@@ -24,6 +24,7 @@ const (
 	EventDeleted  = "deleted"
 	EventEdited   = "edited"
 	EventError    = "error"
+	EventResync   = "resync"
 )
 
 // EventEnd is never sent as such: it ends the connections it reaches (a
@@ -32,6 +33,12 @@ const (
 // the policy-violation code. It travels through the hub like any event,
 // so it reaches the user's connections wherever they are.
 const EventEnd = "end"
+
+// EventGap is never sent as such either: a node's link to the other nodes
+// (the Redis broker) was broken, so events may be missing. Each session
+// that gets it sends its client an EventResync for every room it joined,
+// and the client resumes from the last message it has.
+const EventGap = "gap"
 
 // Room actions carried by EventRoom.
 const (
@@ -66,6 +73,16 @@ type (
 		Summary  bool      `json:"summary"`
 		Messages []Message `json:"messages"`
 		More     bool      `json:"more"` // older messages exist
+	}
+	// ResyncPayload tells a client that events of a room may have been
+	// lost (a server's link to the others broke and came back): it
+	// resumes the room from its last message, and replaces who is online
+	// with this list.
+	ResyncPayload struct {
+		Room        string `json:"room"`
+		Online      []User `json:"online"`
+		OnlineCount int    `json:"online_count"`
+		Summary     bool   `json:"summary"`
 	}
 	OpenedPayload struct {
 		Room Room `json:"room"`

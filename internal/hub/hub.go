@@ -84,6 +84,23 @@ type Config struct {
 	// connection of the room, so it must not be paid per join. Zero or
 	// less means DefaultCountEvery.
 	CountEvery time.Duration
+	// Directory, when set, is who is online across the nodes of a
+	// cluster: it announces presence instead of the hub.
+	Directory Directory
+}
+
+// Directory is who is online in each room across every node of a
+// cluster. The hub reports its own changes; the directory reads this
+// node's state back through LocalOnline.
+type Directory interface {
+	// Changed reports that a user came online in the room on this node
+	// (their first connection here) or went offline here (their last).
+	// It is called with hub locks held: it must only take note.
+	Changed(room string)
+	// Roster is who is online in the room on every node, at most limit
+	// users by name, once this node's changes reported so far are
+	// known to the directory.
+	Roster(room string, limit int) Roster
 }
 
 // Hub routes events to local subscribers. The zero value is not usable;
@@ -97,6 +114,7 @@ type Hub struct {
 	unsub  func()
 	closed atomic.Bool // count updates still scheduled publish nothing
 
+	dir        Directory     // Config.Directory; nil: presence is this hub's
 	limit      int           // Config.PresenceLimit
 	resume     int           // a summary room with this many online or fewer goes back to per-user presence
 	countEvery time.Duration // Config.CountEvery
@@ -184,6 +202,7 @@ func New(b Broker, cfg Config) *Hub {
 		limit:      cfg.PresenceLimit,
 		resume:     cfg.PresenceLimit - max(1, cfg.PresenceLimit/10),
 		countEvery: cfg.CountEvery,
+		dir:        cfg.Directory,
 	}
 	for i := range h.rooms {
 		h.rooms[i].rooms = make(map[string]*room)
@@ -319,7 +338,7 @@ func (h *Hub) Join(roomID string, sub Subscriber, user chat.User) Roster {
 	}
 	if !ok {
 		s.mu.Unlock()
-		return h.roster(roomID)
+		return h.Roster(roomID)
 	}
 	s.conns[sub] = append(rooms, roomID)
 	roster, noticed := h.joinRoom(roomID, sub, user)
@@ -327,6 +346,9 @@ func (h *Hub) Join(roomID string, sub Subscriber, user chat.User) Roster {
 
 	if noticed {
 		h.announce(h.roomShard(roomID))
+	}
+	if h.dir != nil {
+		return h.dir.Roster(roomID, h.limit)
 	}
 	return roster
 }
@@ -359,7 +381,11 @@ func (h *Hub) joinRoom(roomID string, sub Subscriber, user chat.User) (roster Ro
 			if r.add(p) < h.limit {
 				r.top = nil
 			}
-			noticed = h.joined(rs, roomID, r, user)
+			if h.dir != nil {
+				h.dir.Changed(roomID)
+			} else {
+				noticed = h.joined(rs, roomID, r, user)
+			}
 		}
 		p.n++
 	}
@@ -427,7 +453,11 @@ func (h *Hub) leaveRoom(roomID string, sub Subscriber) (noticed bool) {
 				if r.remove(p) < h.limit {
 					r.top = nil
 				}
-				noticed = h.left(rs, roomID, r, p.user)
+				if h.dir != nil {
+					h.dir.Changed(roomID)
+				} else {
+					noticed = h.left(rs, roomID, r, p.user)
+				}
 			}
 		}
 	}
@@ -521,15 +551,30 @@ func (h *Hub) announce(rs *roomShard) {
 // user's other connections are not in the room when it is a first join
 // or a last leave.
 func (n *notice) envelope() Envelope {
-	var ev *chat.Event
 	if n.status != "" {
-		ev = chat.MustEvent(chat.EventPresence, chat.PresencePayload{Room: n.room, User: n.user, Status: n.status})
-	} else {
-		ev = chat.MustEvent(chat.EventOnline, chat.OnlinePayload{Room: n.room, OnlineCount: n.count, Summary: n.summary, Online: n.users})
+		return PresenceNotice(n.room, n.user, n.status)
 	}
-	ev.Room = n.room
-	ev.Actor = n.user.ID
-	return Envelope{To: ToRoom(n.room), SkipUser: n.user.ID, Event: ev}
+	env := SummaryNotice(n.room, n.count, n.summary, n.users)
+	env.SkipUser, env.Event.Actor = n.user.ID, n.user.ID
+	return env
+}
+
+// PresenceNotice is the announcement to a room that a user came online
+// (chat.StatusOnline) or went offline there; the user's own connections
+// do not get it.
+func PresenceNotice(room string, user chat.User, status string) Envelope {
+	ev := chat.MustEvent(chat.EventPresence, chat.PresencePayload{Room: room, User: user, Status: status})
+	ev.Room, ev.Actor = room, user.ID
+	return Envelope{To: ToRoom(room), SkipUser: user.ID, Event: ev}
+}
+
+// SummaryNotice is a room's presence summary (chat.EventOnline): its
+// count while summary is true, or everyone online when it goes back to
+// per-user presence.
+func SummaryNotice(room string, count int, summary bool, users []chat.User) Envelope {
+	ev := chat.MustEvent(chat.EventOnline, chat.OnlinePayload{Room: room, OnlineCount: count, Summary: summary, Online: users})
+	ev.Room = room
+	return Envelope{To: ToRoom(room), Event: ev}
 }
 
 // Joined reports whether the connection has joined the room.
@@ -549,9 +594,18 @@ func (h *Hub) JoinedCount(sub Subscriber) int {
 }
 
 // Online lists every user with at least one connection in the room, by
-// name, then id. Unlike Join it is not limited: it is for the few who
-// need everyone (the bot's "who").
+// name, then id, on every node when there is a directory. Unlike Join it
+// is not limited: it is for the few who need everyone (the bot's "who").
 func (h *Hub) Online(roomID string) []chat.User {
+	if h.dir != nil {
+		return h.dir.Roster(roomID, -1).Users
+	}
+	return h.LocalOnline(roomID)
+}
+
+// LocalOnline lists the users with at least one connection in the room
+// on this node, by name, then id.
+func (h *Hub) LocalOnline(roomID string) []chat.User {
 	rs := h.roomShard(roomID)
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -562,8 +616,27 @@ func (h *Hub) Online(roomID string) []chat.User {
 	return r.users(len(r.byName))
 }
 
-// roster reports who is online in a room without joining it.
-func (h *Hub) roster(roomID string) Roster {
+// LocalRooms lists the rooms joined by at least one connection of this
+// node.
+func (h *Hub) LocalRooms() []string {
+	var ids []string
+	for i := range h.rooms {
+		rs := &h.rooms[i]
+		rs.mu.Lock()
+		for id := range rs.rooms {
+			ids = append(ids, id)
+		}
+		rs.mu.Unlock()
+	}
+	return ids
+}
+
+// Roster reports who is online in a room without joining it: on every
+// node when there is a directory.
+func (h *Hub) Roster(roomID string) Roster {
+	if h.dir != nil {
+		return h.dir.Roster(roomID, h.limit)
+	}
 	rs := h.roomShard(roomID)
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -672,7 +745,31 @@ func (h *Hub) deliver(env Envelope) {
 			deliverAll(subs, env)
 		}
 	case AudienceAll:
+		if env.Event.Type == chat.EventGap {
+			h.resync()
+			return
+		}
 		h.Each(func(sub Subscriber) { deliverOne(sub, env) })
+	}
+}
+
+// resync tells the connections of every local room that its events may
+// have been lost (chat.EventGap): each gets a chat.EventResync with who
+// is online now, and resumes. It runs on the broker's goroutine before
+// any later event is delivered, so a client's last message is one from
+// before the gap.
+func (h *Hub) resync() {
+	for _, id := range h.LocalRooms() {
+		roster := h.Roster(id)
+		ev := chat.MustEvent(chat.EventResync, chat.ResyncPayload{Room: id, Online: roster.Users, OnlineCount: roster.Count, Summary: roster.Summary})
+		ev.Room = id
+		rs := h.roomShard(id)
+		rs.mu.Lock()
+		r := rs.rooms[id]
+		rs.mu.Unlock()
+		if r != nil {
+			r.deliver(Envelope{To: ToRoom(id), Event: ev})
+		}
 	}
 }
 

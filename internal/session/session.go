@@ -326,14 +326,7 @@ func (s *Session) join(ctx context.Context, req *chat.Request) error {
 	}
 	// Hold the room's events back until the joined reply is queued, so a
 	// message committed while the history loads arrives once, after it.
-	s.mu.Lock()
-	if _, busy := s.joining[req.Room]; !busy {
-		if s.joining == nil {
-			s.joining = make(map[string][]*chat.Event, 1)
-		}
-		s.joining[req.Room] = []*chat.Event{}
-	}
-	s.mu.Unlock()
+	s.hold(req.Room)
 	var user chat.User
 	if s.user != nil {
 		user = *s.user
@@ -342,9 +335,7 @@ func (s *Session) join(ctx context.Context, req *chat.Request) error {
 	msgs, more, err := s.store.Messages(ctx, req.Room, Page{Limit: s.cfg.PageSize})
 	if err != nil {
 		s.hub.Leave(req.Room, s)
-		s.mu.Lock()
-		s.joinDoneLocked(req.Room)
-		s.mu.Unlock()
+		s.release(req.Room, nil, 0, false)
 		return err
 	}
 	ev := chat.MustEvent(chat.EventJoined, chat.JoinedPayload{
@@ -352,22 +343,43 @@ func (s *Session) join(ctx context.Context, req *chat.Request) error {
 		Messages: msgs, More: more,
 	})
 	ev.ReplyTo = req.ID
-	var last int64
-	if len(msgs) > 0 {
-		last = msgs[len(msgs)-1].Seq
-	}
+	s.release(req.Room, ev, lastSeq(msgs), false)
+	return nil
+}
+
+// hold starts holding back the room's events (Deliver queues them) until
+// release. It reports false if they are held already.
+func (s *Session) hold(room string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.out.Send(ev)
-	for _, held := range s.joining[req.Room] {
-		if seq, ok := messageSeq(held); ok && seq <= last {
-			continue // already in the joined page
+	if _, busy := s.joining[room]; busy {
+		return false
+	}
+	if s.joining == nil {
+		s.joining = make(map[string][]*chat.Event, 1)
+	}
+	s.joining[room] = []*chat.Event{}
+	return true
+}
+
+// release queues reply (if any), then the room's held events, and stops
+// holding them. Messages up to seq last are in the reply and are not sent
+// again; with skipLater, no held message is, since the client asks for
+// those next (a resume page with more after it).
+func (s *Session) release(room string, reply *chat.Event, last int64, skipLater bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if reply != nil {
+		s.out.Send(reply)
+	}
+	for _, held := range s.joining[room] {
+		if seq, ok := messageSeq(held); ok && (skipLater || seq <= last) {
+			continue
 		}
 		s.out.Send(held)
 		s.cfg.Metrics.Delivered()
 	}
-	s.joinDoneLocked(req.Room)
-	return nil
+	s.joinDoneLocked(room)
 }
 
 // joinDoneLocked stops holding back the room's events; the map goes when
@@ -377,6 +389,13 @@ func (s *Session) joinDoneLocked(room string) {
 	if len(s.joining) == 0 {
 		s.joining = nil
 	}
+}
+
+func lastSeq(msgs []chat.Message) int64 {
+	if len(msgs) == 0 {
+		return 0
+	}
+	return msgs[len(msgs)-1].Seq
 }
 
 func messageSeq(ev *chat.Event) (int64, bool) {
@@ -583,11 +602,27 @@ func (s *Session) history(ctx context.Context, req *chat.Request, q Page) error 
 	if _, err := s.readable(ctx, req.Room); err != nil {
 		return err
 	}
+	// A resume of a joined room holds the room's live messages back
+	// until its page is queued: one that is in the page is not sent
+	// again, and none is sent while more pages follow (the client asks
+	// for them, and they hold it). So catching up never shows a message
+	// twice.
+	held := q.After != "" && s.hub.Joined(req.Room, s) && s.hold(req.Room)
 	msgs, more, err := s.store.Messages(ctx, req.Room, q)
 	if err != nil {
+		if held {
+			s.release(req.Room, nil, 0, false)
+		}
 		return err
 	}
-	return s.reply(req, chat.EventHistory, chat.HistoryPayload{Room: req.Room, Messages: msgs, More: more})
+	ev := chat.MustEvent(chat.EventHistory, chat.HistoryPayload{Room: req.Room, Messages: msgs, More: more})
+	ev.ReplyTo = req.ID
+	if !held {
+		s.out.Send(ev)
+		return nil
+	}
+	s.release(req.Room, ev, lastSeq(msgs), more)
+	return nil
 }
 
 func (s *Session) typing(ctx context.Context, req *chat.Request) error {
