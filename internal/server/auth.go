@@ -1,68 +1,72 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"net/http"
 
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 
 	"pocketchat/internal/chat"
+	"pocketchat/internal/gateway"
 )
 
-// authFailure refuses a chat connection. status is the HTTP status the
-// native socket answers with before its upgrade; socket.io passes it to
-// the client as data.status of its connect error.
-type authFailure struct {
-	status  int
-	message string
+// pbAuth resolves the chat's credentials with PocketBase (the
+// gateway.Authenticator of the primary, and of the edges through the
+// cluster API), so every way in accepts and refuses the same ones with
+// the same words. Bad credentials are refused, never downgraded to a
+// guest.
+type pbAuth struct {
+	app     core.App
+	tickets Tickets
 }
 
-func (f *authFailure) Error() string { return f.message }
+var _ gateway.Authenticator = pbAuth{}
 
-// apiError is the refusal as PocketBase's JSON error.
-func (f *authFailure) apiError() error { return apis.NewApiError(f.status, f.message, nil) }
-
-// Both endpoints resolve credentials here, so they accept and refuse the
-// same ones with the same words. Bad credentials are refused, never
-// downgraded to a guest.
-
-// userByTicket redeems a single-use ticket.
-func (s *Server) userByTicket(ticket string) (*chat.User, error) {
-	uid, ok := s.tickets.Redeem(ticket)
+// UserByTicket redeems a single-use ticket.
+func (a pbAuth) UserByTicket(_ context.Context, ticket string) (*chat.User, error) {
+	uid, ok := a.tickets.Redeem(ticket)
 	if !ok {
-		return nil, &authFailure{http.StatusUnauthorized, "The ticket is invalid, expired or already used."}
+		return nil, &gateway.Refusal{Status: http.StatusUnauthorized, Message: "The ticket is invalid, expired or already used."}
 	}
-	rec, err := s.app.FindRecordById(colUsers, uid)
+	return a.userByID(uid)
+}
+
+// userByID is a ticket's user, if they may still connect.
+func (a pbAuth) userByID(uid string) (*chat.User, error) {
+	rec, err := a.app.FindRecordById(colUsers, uid)
 	if err != nil {
-		return nil, &authFailure{http.StatusUnauthorized, "The ticket's user no longer exists."}
+		return nil, &gateway.Refusal{Status: http.StatusUnauthorized, Message: "The ticket's user no longer exists."}
 	}
 	return connectable(rec)
 }
 
-// userByToken verifies a users auth token ("Bearer " prefix optional).
-func (s *Server) userByToken(token string) (*chat.User, error) {
-	rec, err := s.app.FindAuthRecordByToken(trimBearer(token), core.TokenTypeAuth)
+// UserByToken verifies a users auth token ("Bearer " prefix optional).
+func (a pbAuth) UserByToken(_ context.Context, token string) (*chat.User, error) {
+	rec, err := a.app.FindAuthRecordByToken(trimBearer(token), core.TokenTypeAuth)
 	if err != nil {
-		return nil, &authFailure{http.StatusUnauthorized, "The token is invalid or expired."}
+		return nil, &gateway.Refusal{Status: http.StatusUnauthorized, Message: "The token is invalid or expired."}
 	}
 	if rec.Collection().Name != colUsers {
-		return nil, &authFailure{http.StatusForbidden, "The chat takes tokens of the users collection."}
+		return nil, &gateway.Refusal{Status: http.StatusForbidden, Message: "The chat takes tokens of the users collection."}
 	}
 	return connectable(rec)
 }
 
-// guest is a client without credentials: nil user, if guests may read.
-func (s *Server) guest() (*chat.User, error) {
-	if !s.cfg.Guests {
-		return nil, &authFailure{http.StatusUnauthorized, "Sign in to chat."}
+// apiError turns a gateway refusal into PocketBase's JSON error.
+func apiError(err error) error {
+	var ref *gateway.Refusal
+	if errors.As(err, &ref) {
+		return apis.NewApiError(ref.Status, ref.Message, nil)
 	}
-	return nil, nil
+	return err
 }
 
 // connectable refuses banned accounts.
 func connectable(rec *core.Record) (*chat.User, error) {
 	if rec.GetBool("banned") {
-		return nil, &authFailure{http.StatusForbidden, "This account is banned."}
+		return nil, &gateway.Refusal{Status: http.StatusForbidden, Message: "This account is banned."}
 	}
 	u := userFromRecord(rec)
 	return &u, nil

@@ -3,13 +3,18 @@ package server
 import (
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"pocketchat/internal/chat"
+	"pocketchat/internal/cluster"
+	"pocketchat/internal/gateway"
 	"pocketchat/internal/hub"
 	"pocketchat/internal/limit"
+	"pocketchat/internal/session"
 	"pocketchat/internal/ws"
 )
 
@@ -97,6 +102,17 @@ type Config struct {
 	// on every path (REST too); 0: at any time. Deleting one's own
 	// message has no time limit; superusers edit and delete any.
 	EditWindow time.Duration
+	// RedisURL, when set, makes this node part of a cluster through
+	// Redis: room events, presence and tickets go through it.
+	RedisURL string
+	// RedisPrefix starts the cluster's keys and channel in Redis.
+	RedisPrefix string
+	// ClusterSecret, when set, opens the cluster API (/api/chat/cluster/)
+	// to edge nodes that present it; every edge must have the same.
+	ClusterSecret string
+	// NodeTTL is how long after its last heartbeat a node is taken for
+	// dead and its users go offline; nodes beat every NodeTTL/5.
+	NodeTTL time.Duration
 }
 
 // Bounds of the group commit's settings.
@@ -143,6 +159,8 @@ func DefaultConfig() Config {
 		JoinsPerConn:    1000,
 		TypingRate:      limit.Rate{Per: 2, Burst: 5},
 		TicketRate:      limit.Rate{Per: 1, Burst: 10},
+		RedisPrefix:     cluster.DefaultPrefix,
+		NodeTTL:         5 * time.Second,
 	}
 }
 
@@ -189,6 +207,15 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.TicketRate.Per = r.float("CHAT_TICKET_RATE", c.TicketRate.Per, 0, 1e6)
 	c.TicketRate.Burst = r.int("CHAT_TICKET_BURST", c.TicketRate.Burst, 1, 1e6)
 	c.EditWindow = r.durationIn("CHAT_EDIT_WINDOW", c.EditWindow, 0, 100*365*24*time.Hour)
+	c.RedisURL = getenv("CHAT_REDIS_URL")
+	if v := getenv("CHAT_REDIS_PREFIX"); v != "" {
+		c.RedisPrefix = v
+	}
+	c.ClusterSecret = getenv("CHAT_CLUSTER_SECRET")
+	if c.ClusterSecret != "" && len(c.ClusterSecret) < 16 {
+		r.errs = append(r.errs, "CHAT_CLUSTER_SECRET must be at least 16 characters")
+	}
+	c.NodeTTL = r.durationIn("CHAT_NODE_TTL", c.NodeTTL, 500*time.Millisecond, 5*time.Minute)
 	if c.WS.PingPeriod >= c.WS.PongWait {
 		r.errs = append(r.errs, fmt.Sprintf("CHAT_WS_PING (%s) must be shorter than CHAT_WS_PONG_WAIT (%s)", c.WS.PingPeriod, c.WS.PongWait))
 	}
@@ -196,6 +223,33 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("configuration: %s", strings.Join(r.errs, "; "))
 	}
 	return c, nil
+}
+
+// ClusterConfig is this node's link to the cluster.
+func (c Config) ClusterConfig(log *slog.Logger) cluster.Config {
+	host, _ := os.Hostname()
+	return cluster.Config{
+		URL: c.RedisURL, Prefix: c.RedisPrefix, Node: cluster.NodeID(host),
+		PresenceLimit: c.PresenceLimit, TicketTTL: c.TicketTTL,
+		NodeTTL: c.NodeTTL, Heartbeat: c.NodeTTL / 5, Logger: log,
+	}
+}
+
+// GatewayConfig is the configuration of the chat connections: every
+// session, whatever its transport, draws on l.
+func (c Config) GatewayConfig(l session.Limits, log *slog.Logger) gateway.Config {
+	abuse := c.AbuseRefusals
+	if abuse == 0 {
+		abuse = -1 // never closed
+	}
+	return gateway.Config{
+		AllowedOrigins: c.AllowedOrigins, Guests: c.Guests, WS: c.WS,
+		Session: session.Config{PageSize: c.PageSize, MaxText: c.MaxText,
+			Limits: l, AbuseRefusals: abuse, EditWindow: c.EditWindow,
+			MaxJoins: c.JoinsPerConn},
+		ConnsPerUser: c.ConnsPerUser, ConnsPerIP: c.ConnsPerIP,
+		ShutdownWait: c.ShutdownWait, Logger: log,
+	}
 }
 
 type envReader struct {

@@ -58,6 +58,8 @@ func TestConfigDefaults(t *testing.T) {
 		SendRate:        limit.Rate{Per: 10, Burst: 20},
 		AbuseRefusals:   30,
 		EditWindow:      15 * time.Minute,
+		RedisPrefix:     "pocketchat:",
+		NodeTTL:         5 * time.Second,
 		ConnsPerUser:    20,
 		ConnsPerIP:      200,
 		JoinsPerConn:    1000,
@@ -104,6 +106,9 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		"CHAT_TYPING_BURST":     "1",
 		"CHAT_TICKET_RATE":      "0.25",
 		"CHAT_TICKET_BURST":     "2",
+		"CHAT_REDIS_URL":        "redis://:secret@10.0.0.5:6379/2",
+		"CHAT_REDIS_PREFIX":     "chat1:",
+		"CHAT_NODE_TTL":         "3s",
 	}))
 	if err != nil {
 		t.Fatalf("ConfigFromEnv error: %v", err)
@@ -138,6 +143,9 @@ func TestConfigFromEnvEveryVariable(t *testing.T) {
 		JoinsPerConn:    7,
 		TypingRate:      limit.Rate{Per: 0, Burst: 1},
 		TicketRate:      limit.Rate{Per: 0.25, Burst: 2},
+		RedisURL:        "redis://:secret@10.0.0.5:6379/2",
+		RedisPrefix:     "chat1:",
+		NodeTTL:         3 * time.Second,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("ConfigFromEnv =\n%+v\nwant\n%+v", c, want)

@@ -12,14 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"pocketchat/internal/gateway"
 	"pocketchat/internal/hub"
 	"pocketchat/internal/session"
-)
-
-// Transport label values of the per-transport metrics.
-const (
-	transportNative   = "native"
-	transportSocketIO = "socketio"
 )
 
 // metrics holds the server's Prometheus registry and the handles its hot
@@ -54,10 +49,10 @@ func newMetrics(h *hub.Hub) *metrics {
 	}, []string{"transport"})
 	m := &metrics{
 		reg:           prometheus.NewRegistry(),
-		connsNative:   conns.WithLabelValues(transportNative),
-		connsSocketIO: conns.WithLabelValues(transportSocketIO),
-		dropsNative:   drops.WithLabelValues(transportNative),
-		dropsSocketIO: drops.WithLabelValues(transportSocketIO),
+		connsNative:   conns.WithLabelValues(gateway.TransportNative),
+		connsSocketIO: conns.WithLabelValues(gateway.TransportSocketIO),
+		dropsNative:   drops.WithLabelValues(gateway.TransportNative),
+		dropsSocketIO: drops.WithLabelValues(gateway.TransportSocketIO),
 		messagesIn: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "messages_in_total",
 			Help: "Messages committed, as seen by the messages create hook (every path: chat, REST, dashboard, bot).",
@@ -129,25 +124,25 @@ func (m *metrics) messageIn() {
 	}
 }
 
-// opened and closed keep the open connections gauge of a transport;
+// Opened and Closed keep the open connections gauge of a transport;
 // closed also counts a slow client's drop, from the close code.
-func (m *metrics) opened(transport string) {
+func (m *metrics) Opened(transport string) {
 	if m == nil {
 		return
 	}
-	if transport == transportSocketIO {
+	if transport == gateway.TransportSocketIO {
 		m.connsSocketIO.Inc()
 	} else {
 		m.connsNative.Inc()
 	}
 }
 
-func (m *metrics) closed(transport string, tooSlow bool) {
+func (m *metrics) Closed(transport string, tooSlow bool) {
 	if m == nil {
 		return
 	}
 	conns, drops := m.connsNative, m.dropsNative
-	if transport == transportSocketIO {
+	if transport == gateway.TransportSocketIO {
 		conns, drops = m.connsSocketIO, m.dropsSocketIO
 	}
 	conns.Dec()

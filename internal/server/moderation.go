@@ -2,11 +2,9 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/pocketbase/pocketbase/apis"
@@ -22,84 +20,18 @@ import (
 // one bucket (session.Limits).
 type limits struct {
 	send, typing, ticket *limit.Buckets
-	// conns counts open chat connections by "u:<user id>" and
-	// "ip:<address>", up to perUser and perIP.
-	conns          limit.Counts
-	perUser, perIP int
 }
 
 func newLimits(cfg Config) *limits {
 	return &limits{
-		send:    limit.NewBuckets(cfg.SendRate, nil),
-		typing:  limit.NewBuckets(cfg.TypingRate, nil),
-		ticket:  limit.NewBuckets(cfg.TicketRate, nil),
-		perUser: cfg.ConnsPerUser,
-		perIP:   cfg.ConnsPerIP,
+		send:   limit.NewBuckets(cfg.SendRate, nil),
+		typing: limit.NewBuckets(cfg.TypingRate, nil),
+		ticket: limit.NewBuckets(cfg.TicketRate, nil),
 	}
 }
 
 func (l *limits) Send(userID string) (time.Duration, bool)   { return l.send.Take(userID) }
 func (l *limits) Typing(userID string) (time.Duration, bool) { return l.typing.Take(userID) }
-
-// connSlot is a connection's place among those of its user and address,
-// taken before the connection starts and given back when it ends.
-type connSlot struct {
-	l  *limits
-	ip string
-
-	mu       sync.Mutex // forUser and release may run on different goroutines
-	user     string
-	released bool
-}
-
-// errTooManyConns is why a connection over its address's or user's
-// limit is refused (HTTP 429 before an upgrade).
-type errTooManyConns struct{ message string }
-
-func (e *errTooManyConns) Error() string   { return e.message }
-func (e *errTooManyConns) HTTPStatus() int { return http.StatusTooManyRequests }
-
-// openConn takes a place for a connection from ip, or returns
-// *errTooManyConns. The user's place is taken by slot.forUser once the
-// user is known (at once on the native socket, at socket.io's CONNECT).
-func (l *limits) openConn(ip string) (*connSlot, error) {
-	if !l.conns.Acquire("ip:"+ip, l.perIP) {
-		return nil, &errTooManyConns{fmt.Sprintf("Too many chat connections from this address (the limit is %d).", l.perIP)}
-	}
-	return &connSlot{l: l, ip: ip}, nil
-}
-
-// forUser takes the user's place (nil: a guest, counted by address only).
-func (c *connSlot) forUser(u *chat.User) error {
-	if u == nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.released || c.user != "" {
-		return nil
-	}
-	if !c.l.conns.Acquire("u:"+u.ID, c.l.perUser) {
-		return &errTooManyConns{fmt.Sprintf("Too many chat connections for this account (the limit is %d).", c.l.perUser)}
-	}
-	c.user = u.ID
-	return nil
-}
-
-// release gives the places back when the connection ends or is refused;
-// later calls do nothing.
-func (c *connSlot) release() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.released {
-		return
-	}
-	c.released = true
-	c.l.conns.Release("ip:" + c.ip)
-	if c.user != "" {
-		c.l.conns.Release("u:" + c.user)
-	}
-}
 
 // bindModeration enforces the moderators' fields and the send limits on
 // the paths PocketBase serves itself (REST, auth); the chat's own paths

@@ -15,6 +15,7 @@ func (s *Server) routes(e *core.ServeEvent) error {
 	e.Router.GET("/socket.io/", sio).Bind(apis.SkipSuccessActivityLog())
 	e.Router.POST("/socket.io/", sio).Bind(apis.SkipSuccessActivityLog())
 	e.Router.GET("/api/chat/metrics", s.handleMetrics()).Bind(apis.SkipSuccessActivityLog(), s.requireMetricsAccess())
+	s.clusterRoutes(e.Router) // for edge nodes, with CHAT_CLUSTER_SECRET
 
 	switch {
 	case s.cfg.PublicDir != "":

@@ -14,17 +14,13 @@ package server
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"sync"
-	"sync/atomic"
-	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/pocketbase/pocketbase/core"
 
+	"pocketchat/internal/cluster"
+	"pocketchat/internal/gateway"
 	"pocketchat/internal/hub"
-	"pocketchat/internal/session"
 	"pocketchat/internal/ws"
 )
 
@@ -38,45 +34,45 @@ type Server struct {
 	tickets Tickets
 	metrics *metrics
 	limits  *limits
-
-	upgrader websocket.Upgrader
-	connIDs  atomic.Uint64
-
-	mu       sync.Mutex
-	conns    map[closer]struct{}
-	stopping bool
-	active   sync.WaitGroup
+	gw      *gateway.Gateway
+	cluster *cluster.Node // nil on a single node
 
 	out io.Writer // where the start banner goes
 }
 
 // Register binds the chat to app: routes on serve, record hooks, and a
-// graceful shutdown on terminate.
+// graceful shutdown on terminate. With cfg.RedisURL the node joins a
+// cluster: events go through Redis, presence and tickets live there.
 func Register(app core.App, cfg Config) (*Server, error) {
-	h := hub.New(hub.NewMemoryBroker(), hub.Config{PresenceLimit: cfg.PresenceLimit})
+	var broker hub.Broker = hub.NewMemoryBroker()
+	var dir hub.Directory
+	var tickets Tickets = newMemoryTickets(cfg.TicketTTL)
+	var node *cluster.Node
+	if cfg.RedisURL != "" {
+		var err error
+		node, err = cluster.Open(cfg.ClusterConfig(app.Logger()))
+		if err != nil {
+			return nil, err
+		}
+		broker, dir, tickets = node.Broker, node.Directory, node.Tickets
+	}
+	h := hub.New(broker, hub.Config{PresenceLimit: cfg.PresenceLimit, Directory: dir})
+	if node != nil {
+		node.Start(h)
+	}
 	m := newMetrics(h)
 	s := &Server{
 		app:     app,
 		cfg:     cfg,
 		hub:     h,
 		store:   newStore(app, m),
-		tickets: newMemoryTickets(cfg.TicketTTL),
+		tickets: tickets,
 		metrics: m,
 		limits:  newLimits(cfg),
-		conns:   make(map[closer]struct{}),
+		cluster: node,
 		out:     os.Stdout,
 	}
 	s.seq = newSequencer(func() (int64, error) { return maxSeq(app) })
-	s.upgrader = websocket.Upgrader{
-		// Frames are read through a small buffer (bigger ones in several
-		// reads): it is held for as long as the connection lives.
-		ReadBufferSize: 1024,
-		// ws.Conn writes frames itself from pooled buffers; with a pool
-		// set, gorilla allocates no write buffer of its own.
-		WriteBufferPool: &sync.Pool{},
-		// The origin is checked before the upgrade, with a JSON error.
-		CheckOrigin: func(*http.Request) bool { return true },
-	}
 	if cfg.WSPoll {
 		// The poller lives as long as the server; connections that
 		// cannot be polled get a reader goroutine.
@@ -86,6 +82,7 @@ func Register(app core.App, cfg Config) (*Server, error) {
 		}
 		s.cfg.WS.Poller = p
 	}
+	s.gw = gateway.New(s.cfg.GatewayConfig(s.limits, app.Logger()), pbAuth{app: app, tickets: tickets}, s.store, h, m)
 	s.bindHooks()
 	if err := s.registerBot(); err != nil {
 		return nil, err
@@ -113,67 +110,18 @@ func (s *Server) serve(e *core.ServeEvent) error {
 	return e.Next()
 }
 
-// closer is a live client connection that shutdown closes: a native
-// WebSocket (*ws.Conn) or a socket.io session (*engineio.Socket).
-type closer interface {
-	Close(code int, reason string)
-}
-
-// track registers a live connection; it reports false when the server
-// is shutting down and takes no new ones.
-func (s *Server) track(c closer) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopping {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.active.Add(1)
-	return true
-}
-
-func (s *Server) untrack(c closer) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.active.Done()
-}
-
 // Shutdown closes every connection with 1001 (going away) after its
 // request in progress and queued events, and waits for them up to
 // Config.ShutdownWait. Every ack sent was for a committed message, so
-// nothing acknowledged is lost.
+// nothing acknowledged is lost. A cluster node then takes its users
+// offline for the others and disconnects from Redis.
 func (s *Server) Shutdown() {
-	s.mu.Lock()
-	s.stopping = true
-	for c := range s.conns {
-		c.Close(websocket.CloseGoingAway, "server shutting down")
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.active.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(s.cfg.ShutdownWait):
-		s.app.Logger().Warn("chat: shutdown timed out waiting for connections")
-	}
+	s.gw.Shutdown()
 	s.hub.Close()
+	if s.cluster != nil {
+		s.cluster.Close()
+	}
 	if p := s.cfg.WS.Poller; p != nil {
 		_ = p.Close()
 	}
-}
-
-// sessionConfig is the configuration of every chat session, whatever
-// its transport.
-func (s *Server) sessionConfig() session.Config {
-	abuse := s.cfg.AbuseRefusals
-	if abuse == 0 {
-		abuse = -1 // never closed
-	}
-	return session.Config{PageSize: s.cfg.PageSize, MaxText: s.cfg.MaxText, Metrics: s.metrics,
-		Limits: s.limits, AbuseRefusals: abuse, EditWindow: s.cfg.EditWindow,
-		MaxJoins: s.cfg.JoinsPerConn}
 }

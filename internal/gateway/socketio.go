@@ -1,4 +1,4 @@
-package server
+package gateway
 
 import (
 	"context"
@@ -8,40 +8,36 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/pocketbase/pocketbase/apis"
-	"github.com/pocketbase/pocketbase/core"
-
 	"pocketchat/internal/chat"
 	"pocketchat/internal/engineio"
-	"pocketchat/internal/session"
 	"pocketchat/internal/socketio"
 )
 
-// handleSocketIO returns the handler of /socket.io/: engine.io sessions
-// (v4 and v3, polling and WebSocket) whose clients speak socket.io and
-// chat through the same sessions as the native socket. The heartbeat
-// follows the WebSocket settings: the server (v4) or the client (v3)
-// pings every CHAT_WS_PING, and a client silent for CHAT_WS_PONG_WAIT is
-// dropped.
-func (s *Server) handleSocketIO() func(*core.RequestEvent) error {
+// SocketIO returns the handler of /socket.io/ (GET and POST) for a client
+// at address ip: engine.io sessions (v4 and v3, polling and WebSocket)
+// whose clients speak socket.io and chat through the same sessions as
+// the native socket. The heartbeat follows the WebSocket settings: the
+// server (v4) or the client (v3) pings every WS.PingPeriod, and a client
+// silent for WS.PongWait is dropped. A refusal before the handshake (the
+// origin) is a *Refusal; the rest is answered by engine.io.
+func (g *Gateway) SocketIO() func(w http.ResponseWriter, r *http.Request, ip string) error {
 	eio := engineio.NewServer(engineio.Config{
-		PingInterval: s.cfg.WS.PingPeriod,
-		PingTimeout:  s.cfg.WS.PongWait - s.cfg.WS.PingPeriod,
-		MaxPayload:   int(s.cfg.WS.MaxFrame),
-		Queue:        s.cfg.WS.Queue,
-		WriteWait:    s.cfg.WS.WriteWait,
-	}, s.openSocketIO)
-	return func(e *core.RequestEvent) error {
-		r := e.Request
-		if !s.originAllowed(r) {
-			return apis.NewForbiddenError("This origin may not open the chat socket.", nil)
+		PingInterval: g.cfg.WS.PingPeriod,
+		PingTimeout:  g.cfg.WS.PongWait - g.cfg.WS.PingPeriod,
+		MaxPayload:   int(g.cfg.WS.MaxFrame),
+		Queue:        g.cfg.WS.Queue,
+		WriteWait:    g.cfg.WS.WriteWait,
+	}, g.openSocketIO)
+	return func(w http.ResponseWriter, r *http.Request, ip string) error {
+		if !g.OriginAllowed(r) {
+			return &Refusal{http.StatusForbidden, "This origin may not open the chat socket."}
 		}
-		allowCredentials(e.Response.Header(), r)
+		allowCredentials(w.Header(), r)
 		creds := sioCredentialsFrom(r)
-		creds.ip = e.RealIP()
+		creds.ip = ip
 		redactCredentials(r)
 		ctx := context.WithValue(r.Context(), sioCredentialsKey{}, creds)
-		eio.ServeHTTP(e.Response, r.WithContext(ctx))
+		eio.ServeHTTP(w, r.WithContext(ctx))
 		return nil
 	}
 }
@@ -66,7 +62,7 @@ func sioCredentialsFrom(r *http.Request) sioCredentials {
 }
 
 // redactCredentials drops tickets and tokens from the request URL, which
-// PocketBase's activity log records when a request fails.
+// request logs record when a request fails.
 func redactCredentials(r *http.Request) {
 	q := r.URL.Query()
 	if !q.Has("ticket") && !q.Has("token") {
@@ -78,8 +74,8 @@ func redactCredentials(r *http.Request) {
 }
 
 // allowCredentials lets pages of the allowed foreign origins poll with
-// credentials (socket.io-client 2.x sends them by default). PocketBase's
-// CORS middleware has answered "*", which browsers refuse for them; the
+// credentials (socket.io-client 2.x sends them by default). A CORS
+// middleware that answered "*" is refused by browsers for them; the
 // origin was checked already.
 func allowCredentials(h http.Header, r *http.Request) {
 	origin := r.Header.Get("Origin")
@@ -95,35 +91,39 @@ func allowCredentials(h http.Header, r *http.Request) {
 
 // openSocketIO starts a socket.io client on a new engine.io session. It
 // is tracked like a WebSocket, so shutdown closes it.
-func (s *Server) openSocketIO(sock *engineio.Socket, r *http.Request) (engineio.Handler, error) {
+func (g *Gateway) openSocketIO(sock *engineio.Socket, r *http.Request) (engineio.Handler, error) {
 	creds, _ := r.Context().Value(sioCredentialsKey{}).(sioCredentials)
-	slot, err := s.limits.openConn(creds.ip)
+	slot, err := g.conns.open(creds.ip)
 	if err != nil {
 		return nil, err // a 429 at the handshake
 	}
-	if !s.track(sock) {
+	if !g.track(sock) {
 		slot.release()
 		return nil, errors.New("the server is shutting down")
 	}
-	s.metrics.opened(transportSocketIO)
+	g.metrics.Opened(TransportSocketIO)
 	connect := func(ctx context.Context, auth json.RawMessage, out socketio.Outbox) (socketio.Session, error) {
-		user, err := s.sioUser(auth, creds)
+		user, err := g.sioUser(ctx, auth, creds)
 		if err != nil {
+			var ref *Refusal
+			if errors.As(err, &ref) {
+				return nil, refusal(ref.Status, ref.Message)
+			}
 			return nil, err
 		}
 		if err := slot.forUser(user); err != nil {
 			return nil, refusal(http.StatusTooManyRequests, err.Error())
 		}
-		return session.New(s.sessionConfig(), s.store, s.hub, out, user, s.connIDs.Add(1)), nil
+		return g.newSession(out, user), nil
 	}
 	return socketio.NewConn(sock, connect, socketio.Config{
 		// Requests finish even when shutdown begins mid-way, so their
 		// replies (acks of committed messages) still go out.
 		Context: context.Background(),
-		Hold:    s.cfg.WS.Queue,
+		Hold:    g.cfg.WS.Queue,
 		OnClose: func(string) {
-			s.metrics.closed(transportSocketIO, sock.CloseCode() == engineio.CloseTooSlow)
-			s.untrack(sock)
+			g.metrics.Closed(TransportSocketIO, sock.CloseCode() == engineio.CloseTooSlow)
+			g.untrack(sock)
 			slot.release()
 		},
 	}), nil
@@ -134,34 +134,28 @@ func (s *Server) openSocketIO(sock *engineio.Socket, r *http.Request) (engineio.
 // or token, socket.io-client 2.x), else its Authorization header, else a
 // guest if guests are allowed. As on the native socket, bad credentials
 // are refused, never downgraded to a guest.
-func (s *Server) sioUser(auth json.RawMessage, creds sioCredentials) (*chat.User, error) {
+func (g *Gateway) sioUser(ctx context.Context, auth json.RawMessage, creds sioCredentials) (*chat.User, error) {
 	var a struct {
 		Token  string `json:"token"`
 		Ticket string `json:"ticket"`
 	}
 	if len(auth) > 0 && json.Unmarshal(auth, &a) != nil {
-		return nil, refusal(http.StatusBadRequest, "auth must be {token: \"…\"} or {ticket: \"…\"} with string values.")
+		return nil, &Refusal{http.StatusBadRequest, "auth must be {token: \"…\"} or {ticket: \"…\"} with string values."}
 	}
-	var user *chat.User
-	var err error
 	switch {
 	case a.Ticket != "":
-		user, err = s.userByTicket(a.Ticket)
+		return g.auth.UserByTicket(ctx, a.Ticket)
 	case a.Token != "":
-		user, err = s.userByToken(a.Token)
+		return g.auth.UserByToken(ctx, a.Token)
 	case creds.ticket != "":
-		user, err = s.userByTicket(creds.ticket)
+		return g.auth.UserByTicket(ctx, creds.ticket)
 	case creds.token != "":
-		user, err = s.userByToken(creds.token)
+		return g.auth.UserByToken(ctx, creds.token)
 	case creds.header != "":
-		user, err = s.userByToken(creds.header)
+		return g.auth.UserByToken(ctx, creds.header)
 	default:
-		user, err = s.guest()
+		return g.guest()
 	}
-	if f, ok := err.(*authFailure); ok {
-		return nil, refusal(f.status, f.message)
-	}
-	return user, err
 }
 
 // refusal is a socket.io connection refusal; data.status is the HTTP
