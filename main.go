@@ -10,6 +10,7 @@ import (
 
 	"github.com/pocketbase/pocketbase"
 
+	"pocketchat/internal/edge"
 	"pocketchat/internal/server"
 	_ "pocketchat/pb_migrations"
 )
@@ -18,12 +19,20 @@ import (
 var public embed.FS
 
 func main() {
+	files, _ := fs.Sub(public, "pb_public")
+	if len(os.Args) > 1 && os.Args[1] == "edge" {
+		// An edge node: chat connections only, the rest at the primary.
+		if err := edge.Main(os.Args[2:], os.Getenv, files, os.Stdout); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	app := pocketbase.New()
 	cfg, err := server.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		log.Fatal(err)
 	}
-	cfg.Public, _ = fs.Sub(public, "pb_public")
+	cfg.Public = files
 	if err := server.RegisterPlugins(app, app.RootCmd, cfg); err != nil {
 		log.Fatal(err)
 	}
