@@ -145,7 +145,9 @@ func TestClusterChat(t *testing.T) {
 		if got.Str("id") != m.Str("id") {
 			t.Fatalf("bob got %v", got)
 		}
-		k.ExpectNone("the dm", func(f Frame) bool { return f.Type() == "message" && strings.Contains(f.Obj("message").Str("text"), "psst") })
+		k.ExpectNone("the dm", func(f Frame) bool {
+			return f.Type() == "message" && strings.Contains(f.Obj("message").Str("text"), "psst")
+		})
 	})
 }
 

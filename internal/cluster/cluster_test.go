@@ -76,6 +76,13 @@ func startNode(t *testing.T, url, prefix string, cfg cluster.Config) *node {
 	return nd
 }
 
+// join connects user to the node and joins the room.
+func (n *node) join(room string, u chat.User) (*conn, hub.Roster) {
+	c := newConn(u.ID)
+	n.hub.Register(c)
+	return c, n.hub.Join(room, c, u)
+}
+
 func message(room string, i int) hub.Envelope {
 	ev := chat.MustEvent(chat.EventMessage, chat.MessagePayload{Room: room, Message: chat.Message{ID: fmt.Sprint(i), Room: room, Seq: int64(i)}})
 	ev.Room = room
@@ -97,11 +104,8 @@ func TestBrokerOrderAcrossNodes(t *testing.T) {
 	srv := redistest.Start(t)
 	a := startNode(t, srv.URL, "t1:", cluster.Config{})
 	b := startNode(t, srv.URL, "t1:", cluster.Config{})
-	ca, cb := newConn("u1"), newConn("u2")
-	a.hub.Register(ca)
-	b.hub.Register(cb)
-	a.hub.Join("r", ca, chat.User{ID: "u1", Name: "Ann"})
-	b.hub.Join("r", cb, chat.User{ID: "u2", Name: "Bob"})
+	ca, _ := a.join("r", chat.User{ID: "u1", Name: "Ann"})
+	cb, _ := b.join("r", chat.User{ID: "u2", Name: "Bob"})
 
 	const n = 2000
 	var wg sync.WaitGroup
@@ -158,11 +162,8 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	a := startNode(t, srv.URL, "t3:", cluster.Config{})
 	b := startNode(t, srv.URL, "t3:", cluster.Config{})
 	ann, bob := chat.User{ID: "u1", Name: "Ann"}, chat.User{ID: "u2", Name: "Bob"}
-	ca, cb := newConn("u1"), newConn("u2")
-	a.hub.Register(ca)
-	b.hub.Register(cb)
-	a.hub.Join("r", ca, ann)
-	roster := b.hub.Join("r", cb, bob)
+	ca, _ := a.join("r", ann)
+	cb, roster := b.join("r", bob)
 	if roster.Count != 2 || len(roster.Users) != 2 || roster.Users[0].ID != "u1" || roster.Users[1].ID != "u2" {
 		t.Fatalf("roster from b: %+v", roster)
 	}
@@ -173,9 +174,7 @@ func TestPresenceAcrossNodes(t *testing.T) {
 		t.Fatalf("a saw %s", ev.Payload)
 	}
 	// Bob on a second node too: leaving one of them is no news.
-	cb2 := newConn("u2")
-	a.hub.Register(cb2)
-	a.hub.Join("r", cb2, bob)
+	cb2, _ := a.join("r", bob)
 	b.hub.Unregister(cb)
 	if got := a.hub.Online("r"); len(got) != 2 {
 		t.Fatalf("online after one of bob's leaves: %+v", got)
@@ -240,11 +239,8 @@ func TestRedisRestart(t *testing.T) {
 	srv := redistest.Start(t)
 	a := startNode(t, srv.URL, "t5:", cluster.Config{})
 	b := startNode(t, srv.URL, "t5:", cluster.Config{})
-	ca, cb := newConn("u1"), newConn("u2")
-	a.hub.Register(ca)
-	b.hub.Register(cb)
-	a.hub.Join("r", ca, chat.User{ID: "u1", Name: "Ann"})
-	b.hub.Join("r", cb, chat.User{ID: "u2", Name: "Bob"})
+	ca, _ := a.join("r", chat.User{ID: "u1", Name: "Ann"})
+	cb, _ := b.join("r", chat.User{ID: "u2", Name: "Bob"})
 
 	srv.Restart(t, 300*time.Millisecond)
 	for _, c := range []*conn{ca, cb} {

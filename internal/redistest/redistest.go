@@ -44,7 +44,7 @@ func Start(tb testing.TB) *Server {
 	l.Close()
 	s := &Server{Addr: addr, URL: "redis://" + addr + "/0", bin: bin, dir: tb.TempDir()}
 	s.start(tb)
-	tb.Cleanup(s.kill)
+	tb.Cleanup(s.Kill)
 	return s
 }
 
@@ -75,7 +75,7 @@ func (s *Server) start(tb testing.TB) {
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			s.kill()
+			s.Kill()
 			tb.Fatalf("redis-server did not start on %s:\n%s", s.Addr, log)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -105,9 +105,7 @@ func ping(addr string) error {
 
 // Kill stops the server at once (SIGKILL): clients see their connections
 // drop, as when Redis crashes.
-func (s *Server) Kill() { s.kill() }
-
-func (s *Server) kill() {
+func (s *Server) Kill() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -120,7 +118,7 @@ func (s *Server) kill() {
 // down (its data is gone: nothing is persisted).
 func (s *Server) Restart(tb testing.TB, down time.Duration) {
 	tb.Helper()
-	s.kill()
+	s.Kill()
 	time.Sleep(down)
 	s.start(tb)
 }

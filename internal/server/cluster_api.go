@@ -78,13 +78,12 @@ func (s *Server) clusterAuth(e *core.RequestEvent) error {
 	if err := json.NewDecoder(e.Request.Body).Decode(&req); err != nil {
 		return apis.NewBadRequestError("Bad auth request.", err)
 	}
-	auth := pbAuth{app: s.app, tickets: s.tickets}
 	var user *chat.User
 	var err error
 	if req.Token != "" {
-		user, err = auth.UserByToken(e.Request.Context(), req.Token)
+		user, err = s.auth.UserByToken(e.Request.Context(), req.Token)
 	} else {
-		user, err = auth.userByID(req.User)
+		user, err = s.auth.userByID(req.User)
 	}
 	if ref := (*gateway.Refusal)(nil); errors.As(err, &ref) {
 		return e.JSON(http.StatusOK, clusterapi.AuthReply{Error: &clusterapi.Error{Status: ref.Status, Message: ref.Message}})

@@ -34,6 +34,7 @@ type Server struct {
 	tickets Tickets
 	metrics *metrics
 	limits  *limits
+	auth    pbAuth // the chat's credentials, for the gateway and the edges
 	gw      *gateway.Gateway
 	cluster *cluster.Node // nil on a single node
 
@@ -69,6 +70,7 @@ func Register(app core.App, cfg Config) (*Server, error) {
 		tickets: tickets,
 		metrics: m,
 		limits:  newLimits(cfg),
+		auth:    pbAuth{app: app, tickets: tickets},
 		cluster: node,
 		out:     os.Stdout,
 	}
@@ -82,7 +84,7 @@ func Register(app core.App, cfg Config) (*Server, error) {
 		}
 		s.cfg.WS.Poller = p
 	}
-	s.gw = gateway.New(s.cfg.GatewayConfig(s.limits, app.Logger()), pbAuth{app: app, tickets: tickets}, s.store, h, m)
+	s.gw = gateway.New(s.cfg.GatewayConfig(s.limits, app.Logger()), s.auth, s.store, h, m)
 	s.bindHooks()
 	if err := s.registerBot(); err != nil {
 		return nil, err
