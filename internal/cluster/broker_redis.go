@@ -172,9 +172,11 @@ func (b *Broker) publishLoop() {
 	gap, _ := encodeEnvelope(gapEnvelope())
 	backoff := backoff{min: 50 * time.Millisecond, max: time.Second}
 	for {
+		// The flag goes with the queue it covers: a drop or failure after
+		// this sets it again for the next batch.
 		b.mu.Lock()
 		batch, lost := b.queue, b.lost
-		b.queue = nil
+		b.queue, b.lost = nil, false
 		b.mu.Unlock()
 		if len(batch) == 0 && !lost {
 			select {
@@ -197,9 +199,6 @@ func (b *Broker) publishLoop() {
 			if lost {
 				b.log.Info("chat: publishing through Redis again")
 			}
-			b.mu.Lock()
-			b.lost = b.lost && !lost
-			b.mu.Unlock()
 			backoff.reset()
 			continue
 		}

@@ -32,6 +32,7 @@ type store struct {
 	p *primary
 
 	mu      sync.Mutex
+	gen     uint64                  // room changes seen: a fetch begun before one is not cached
 	visible map[string][]*chat.Room // user → rooms, until a room changes
 	rooms   map[string]*chat.Room   // shared by every session that sees them
 	users   map[string]cachedUser
@@ -62,6 +63,7 @@ func newStore(p *primary) *store {
 // broker (its sessions update their own lists from the event).
 func (s *store) roomChanged() {
 	s.mu.Lock()
+	s.gen++
 	clear(s.visible)
 	clear(s.rooms)
 	s.mu.Unlock()
@@ -70,6 +72,7 @@ func (s *store) roomChanged() {
 func (s *store) VisibleRooms(ctx context.Context, userID string) ([]*chat.Room, error) {
 	s.mu.Lock()
 	rooms, ok := s.visible[userID]
+	gen := s.gen
 	s.mu.Unlock()
 	if ok {
 		return rooms, nil
@@ -81,22 +84,23 @@ func (s *store) VisibleRooms(ctx context.Context, userID string) ([]*chat.Room, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rooms = make([]*chat.Room, len(got))
-	for i, r := range got {
-		shared := s.rooms[r.ID]
-		if shared == nil || !sameRoom(*shared, r) {
-			shared = &got[i]
-			s.rooms[r.ID] = shared
+	for i := range got {
+		rooms[i] = &got[i]
+	}
+	if gen != s.gen {
+		return rooms, nil // a room changed meanwhile: fresh, but not for keeping
+	}
+	// Rooms cached in this generation were fetched after the last
+	// change, like these: sessions share one copy.
+	for i, r := range rooms {
+		if shared := s.rooms[r.ID]; shared != nil {
+			rooms[i] = shared
+		} else {
+			s.rooms[r.ID] = r
 		}
-		rooms[i] = shared
 	}
 	s.visible[userID] = rooms
 	return rooms, nil
-}
-
-func sameRoom(a, b chat.Room) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
 }
 
 func (s *store) Room(ctx context.Context, id string) (chat.Room, error) {
