@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -19,12 +23,14 @@ type cluster struct {
 	redis   *redistest.Server
 	primary *Server
 	edges   []*edgeNode
+	opts    clusterOptions
 }
 
 // edgeNode is a `pocketchat edge` process; View talks to the cluster
 // through it (sockets to the edge, REST proxied to the primary).
 type edgeNode struct {
 	View *Server
+	Addr string // host:port
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan struct{}
@@ -35,9 +41,20 @@ func clusterEnv(url string) []string {
 }
 
 func startCluster(t *testing.T, edges int) *cluster {
+	return startClusterWith(t, edges, clusterOptions{})
+}
+
+// clusterOptions are more settings for a cluster's nodes.
+type clusterOptions struct {
+	primary  []Option
+	edgeEnv  []string // after the cluster's own
+	edgeArgs []string // after --primary and --http
+}
+
+func startClusterWith(t *testing.T, edges int, o clusterOptions) *cluster {
 	t.Helper()
-	c := &cluster{redis: redistest.Start(t)}
-	c.primary = StartServer(t, WithEnv(clusterEnv(c.redis.URL)...))
+	c := &cluster{redis: redistest.Start(t), opts: o}
+	c.primary = StartServer(t, append([]Option{WithEnv(clusterEnv(c.redis.URL)...)}, o.primary...)...)
 	for range edges {
 		c.edges = append(c.edges, c.startEdge(t))
 	}
@@ -47,9 +64,9 @@ func startCluster(t *testing.T, edges int) *cluster {
 func (c *cluster) startEdge(t *testing.T) *edgeNode {
 	t.Helper()
 	addr := freeAddr(t)
-	e := &edgeNode{out: &syncBuffer{}, done: make(chan struct{})}
-	e.cmd = exec.Command(binPath, "edge", "--primary", c.primary.URL, "--http", addr)
-	e.cmd.Env = append(os.Environ(), clusterEnv(c.redis.URL)...)
+	e := &edgeNode{Addr: addr, out: &syncBuffer{}, done: make(chan struct{})}
+	e.cmd = exec.Command(binPath, append([]string{"edge", "--primary", c.primary.URL, "--http", addr}, c.opts.edgeArgs...)...)
+	e.cmd.Env = append(append(os.Environ(), clusterEnv(c.redis.URL)...), c.opts.edgeEnv...)
 	e.cmd.Stdout, e.cmd.Stderr = e.out, e.out
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -244,4 +261,123 @@ func TestClusterRedisRestarts(t *testing.T) {
 	}
 	b.Send(general, "after")
 	a.ExpectMessage(general, "after")
+}
+
+// The documented cluster site, deploy/pocketchat-cluster.nginx.conf, in
+// front of two edges and the primary: socket.io through nginx (its polls
+// and upgrade stay on one edge) talks with native clients on both edges,
+// so with one on another edge than its own; REST goes to the primary and
+// reaches them all; the edges and the primary count clients' addresses,
+// not nginx's or an edge's.
+func TestClusterBehindNginx(t *testing.T) {
+	c := startClusterWith(t, 2, clusterOptions{
+		// What docs/deploy.md tells operators to set.
+		primary:  []Option{WithSetting("$.trustedProxy.headers", []string{"X-Real-IP"})},
+		edgeEnv:  []string{"CHAT_CONNS_PER_IP=3"},
+		edgeArgs: []string{"--ip-header", "X-Real-IP"},
+	})
+	ng := startNginx(t, "pocketchat-cluster.nginx.conf", map[string]string{
+		"127.0.0.1:8090": c.primary.Addr,
+		"127.0.0.1:8091": c.edges[0].Addr,
+		"127.0.0.1:8092": c.edges[1].Addr,
+	})
+	p := c.primary.Via(ng.url, ng.tls)
+	general := p.General()
+	alice, bob, carol := p.NewUser("Alice"), p.NewUser("Bob"), p.NewUser("Carol")
+
+	sio := connectSocketIO(t, ng.url, ng.tls, carol.Token)
+	a := c.edges[0].View.Dial(alice)
+	b := c.edges[1].View.Dial(bob)
+	a.Join(general)
+	b.Join(general)
+	sio.emit(fmt.Sprintf(`421["join",{"room":%q}]`, general))
+	if f := sio.await("431"); !strings.Contains(f, general) {
+		t.Fatalf("join ack: %q", f)
+	}
+	sio.emit(fmt.Sprintf(`422["send",{"room":%q,"text":"hello from socket.io"}]`, general))
+	if f := sio.await("432"); !strings.Contains(f, "hello from socket.io") {
+		t.Fatalf("send ack: %q", f)
+	}
+	a.ExpectMessage(general, "hello from socket.io")
+	b.ExpectMessage(general, "hello from socket.io")
+	for _, cl := range []struct {
+		c    *Client
+		text string
+	}{{a, "hello from the first edge"}, {b, "hello from the second edge"}} {
+		cl.c.Send(general, cl.text)
+		sio.awaitMessage(cl.text)
+	}
+
+	code, _ := restCreateVia(p, carol.Token, map[string]any{"room": general, "author": carol.ID, "text": "hello from REST"})
+	if code != http.StatusOK {
+		t.Fatalf("REST create through nginx: %d", code)
+	}
+	a.ExpectMessage(general, "hello from REST")
+	b.ExpectMessage(general, "hello from REST")
+	sio.awaitMessage("hello from REST")
+
+	// A client's connections all reach one edge, whose limit counts the
+	// client's address (X-Real-IP), not nginx's, forged or not.
+	for i := range 3 {
+		if code := dialFrom(t, p, "127.0.0.2", alice.Token, nil); code != http.StatusSwitchingProtocols {
+			t.Fatalf("connection %d from 127.0.0.2: %d", i+1, code)
+		}
+	}
+	forged := http.Header{"X-Real-IP": {"127.0.0.9"}, "X-Forwarded-For": {"127.0.0.9"}}
+	if code := dialFrom(t, p, "127.0.0.2", alice.Token, forged); code != http.StatusTooManyRequests {
+		t.Errorf("fourth connection from 127.0.0.2 (claiming 127.0.0.9): %d, want 429", code)
+	}
+	if code := dialFrom(t, p, "127.0.0.3", alice.Token, nil); code != http.StatusSwitchingProtocols {
+		t.Errorf("a connection from 127.0.0.3: %d, want 101", code)
+	}
+
+	// REST through an edge reaches the primary with the client's
+	// address, which the primary logs (and rate-limits by).
+	marker := "edge-proxy-" + alice.ID
+	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.6")}, Timeout: waitTime}
+	from6 := &http.Client{Transport: &http.Transport{DialContext: nd.DialContext}, Timeout: waitTime}
+	req, _ := http.NewRequest("GET", c.edges[0].View.URL+"/api/collections/rooms/records?perPage=1&"+marker+"=1", nil)
+	req.Header.Set("Authorization", alice.Token)
+	req.Header.Set("X-Real-IP", "127.0.0.9") // the edge trusts it only from its proxy: here, it is
+	resp, err := from6.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("REST through an edge: %d", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("GET", c.edges[1].View.URL+"/api/collections/rooms/records?perPage=1&"+marker+"=2", nil)
+	req.Header.Set("Authorization", alice.Token)
+	if resp, err = from6.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := map[string]string{marker + "=1": "127.0.0.9", marker + "=2": "127.0.0.6"}
+	logged := map[string]string{}
+	path := "/api/logs?perPage=10&filter=" + queryEscape(`data.url~'`+marker+`'`)
+	for deadline := time.Now().Add(20 * time.Second); len(logged) < len(want); time.Sleep(200 * time.Millisecond) {
+		var logs struct {
+			Items []struct {
+				Data struct {
+					URL    string `json:"url"`
+					UserIP string `json:"userIP"`
+				} `json:"data"`
+			} `json:"items"`
+		}
+		c.primary.MustDo("GET", path, c.primary.SuperToken(), nil, &logs)
+		for _, it := range logs.Items {
+			for k := range want {
+				if strings.HasSuffix(it.Data.URL, k) {
+					logged[k] = it.Data.UserIP
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the primary logged %v, want %v", logged, want)
+		}
+	}
+	if !maps.Equal(logged, want) {
+		t.Errorf("the primary saw clients at %v, want %v", logged, want)
+	}
 }

@@ -24,8 +24,8 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// nginx runs Debian's nginx with the site of deploy/pocketchat.nginx.conf,
-// its addresses and certificate swapped for the test's, in front of srv.
+// nginx runs Debian's nginx with a site of deploy/, its addresses and
+// certificate swapped for the test's.
 type nginx struct {
 	url string // https://127.0.0.1:port
 	tls *tls.Config
@@ -33,9 +33,11 @@ type nginx struct {
 	dir string
 }
 
-// startNginx fails the test if the site file no longer has the lines it
-// rewrites: the file under test must be the one the docs give.
-func startNginx(t *testing.T, upstream string) *nginx {
+// startNginx serves deploy/<site> with each upstream server address of
+// the file (upstreams' keys) replaced by the test's. It fails the test if
+// the site no longer has the lines it rewrites: the file under test must
+// be the one the docs give.
+func startNginx(t *testing.T, site string, upstreams map[string]string) *nginx {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
@@ -49,21 +51,26 @@ func startNginx(t *testing.T, upstream string) *nginx {
 	must(t, os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600))
 
-	site, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "pocketchat.nginx.conf"))
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "deploy", site))
 	if err != nil {
 		t.Fatal(err)
 	}
 	httpsAddr, httpAddr := freeAddr(t), freeAddr(t)
-	conf := string(site)
+	conf := string(raw)
+	for from, to := range upstreams {
+		if !strings.Contains(conf, "server "+from) {
+			t.Fatalf("deploy/%s has no upstream server %s", site, from)
+		}
+		conf = strings.ReplaceAll(conf, "server "+from, "server "+to)
+	}
 	for _, r := range [][2]string{
-		{"server 127.0.0.1:8090;", "server " + upstream + ";"},
 		{"listen 80;\n    listen [::]:80;", "listen " + httpAddr + ";"},
 		{"listen 443 ssl http2;\n    listen [::]:443 ssl http2;", "listen " + httpsAddr + " ssl http2;"},
 		{"/etc/letsencrypt/live/chat.example.com/fullchain.pem", filepath.Join(dir, "cert.pem")},
 		{"/etc/letsencrypt/live/chat.example.com/privkey.pem", filepath.Join(dir, "key.pem")},
 	} {
 		if strings.Count(conf, r[0]) != 1 {
-			t.Fatalf("deploy/pocketchat.nginx.conf should have %q once", r[0])
+			t.Fatalf("deploy/%s should have %q once", site, r[0])
 		}
 		conf = strings.Replace(conf, r[0], r[1], 1)
 	}
@@ -208,7 +215,7 @@ func (c *sioClient) poll(method, body string) string {
 	return string(b)
 }
 
-// connectSocketIO opens a session by polling, connects to the namespace
+// connectSocketIO opens a session at base (http or https) by polling, connects to the namespace
 // with the token, reads hello over polling, then upgrades.
 func connectSocketIO(t *testing.T, base string, tlsCfg *tls.Config, token string) *sioClient {
 	t.Helper()
@@ -239,7 +246,7 @@ func connectSocketIO(t *testing.T, base string, tlsCfg *tls.Config, token string
 	}
 
 	d := websocket.Dialer{TLSClientConfig: tlsCfg, HandshakeTimeout: waitTime}
-	wsURL := "wss" + strings.TrimPrefix(base, "https") + "/socket.io/?EIO=4&transport=websocket&sid=" + c.sid
+	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/socket.io/?EIO=4&transport=websocket&sid=" + c.sid
 	ws, resp, err := d.Dial(wsURL, nil)
 	if err != nil {
 		t.Fatalf("upgrade: %v (%s)", err, respStatus(resp))
@@ -292,6 +299,17 @@ func (c *sioClient) await(prefix string) string {
 	}
 }
 
+// awaitMessage returns the next message event whose text is text,
+// skipping the others.
+func (c *sioClient) awaitMessage(text string) string {
+	c.t.Helper()
+	for {
+		if f := c.await(`42["message"`); strings.Contains(f, fmt.Sprintf(`"text":%q`, text)) {
+			return f
+		}
+	}
+}
+
 func (c *sioClient) emit(packet string) {
 	c.t.Helper()
 	must(c.t, c.ws.WriteMessage(websocket.TextMessage, []byte(packet)))
@@ -325,7 +343,7 @@ func dialFrom(t *testing.T, p *Server, from string, token string, extra http.Hea
 func TestBehindNginx(t *testing.T) {
 	// What docs/deploy.md tells operators to set in the dashboard.
 	srv := StartServer(t, WithEnv("CHAT_CONNS_PER_IP=2"), WithSetting("$.trustedProxy.headers", []string{"X-Real-IP"}))
-	ng := startNginx(t, srv.Addr)
+	ng := startNginx(t, "pocketchat.nginx.conf", map[string]string{"127.0.0.1:8090": srv.Addr})
 	p := srv.Via(ng.url, ng.tls)
 
 	general := p.General()

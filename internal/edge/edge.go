@@ -45,6 +45,8 @@ func Main(args []string, getenv func(string) string, public fs.FS, out io.Writer
 	fl.SetOutput(out)
 	primaryURL := fl.String("primary", "", "the primary's base URL, e.g. http://10.0.0.1:8090 (required)")
 	addr := fl.String("http", "127.0.0.1:8091", "the address to listen on")
+	ipHeader := fl.String("ip-header", "", "take each client's address from this request header (e.g. X-Real-IP), set by the proxy in front of the edges; "+
+		"only when clients cannot reach the edge but through that proxy (empty: the peer's address)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -54,16 +56,21 @@ func Main(args []string, getenv func(string) string, public fs.FS, out io.Writer
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return Run(ctx, Config{Primary: *primaryURL, Addr: *addr, Chat: cfg, Public: public, Out: out})
+	return Run(ctx, Config{Primary: *primaryURL, Addr: *addr, IPHeader: *ipHeader, Chat: cfg, Public: public, Out: out})
 }
 
 // Config is an edge node's.
 type Config struct {
-	Primary string        // the primary's base URL
-	Addr    string        // where to listen
-	Chat    server.Config // the CHAT_* settings (RedisURL and ClusterSecret required)
-	Public  fs.FS         // the browser client; nil: CHAT_PUBLIC_DIR or nothing
-	Out     io.Writer     // the start banner; nil: none
+	Primary string // the primary's base URL
+	Addr    string // where to listen
+	// IPHeader names the header that carries the client's address when
+	// a proxy sits in front (nginx's X-Real-IP); empty: the peer's
+	// address. The per-address connection limit counts it, and the
+	// primary gets it as X-Real-IP on proxied requests.
+	IPHeader string
+	Chat     server.Config // the CHAT_* settings (RedisURL and ClusterSecret required)
+	Public   fs.FS         // the browser client; nil: CHAT_PUBLIC_DIR or nothing
+	Out      io.Writer     // the start banner; nil: none
 	// Ready, when set, gets the address the edge listens on once it
 	// accepts connections.
 	Ready func(addr string)
@@ -113,7 +120,7 @@ func Run(ctx context.Context, cfg Config) error {
 		node.Close()
 		return err
 	}
-	srv := &http.Server{Handler: routes(gw, base, c, cfg.Public), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: routes(gw, base, clientAddr{header: cfg.IPHeader}, c, cfg.Public), ReadHeaderTimeout: 10 * time.Second}
 	if cfg.Out != nil {
 		fmt.Fprintf(cfg.Out, "pocketchat edge\n├─ Listening:  http://%s/\n└─ Primary:    %s\n", l.Addr(), base)
 	}
@@ -140,17 +147,27 @@ func Run(ctx context.Context, cfg Config) error {
 
 // routes: the chat's sockets here, REST, the dashboard and SSE at the
 // primary, the browser client's files here.
-func routes(gw *gateway.Gateway, primary *url.URL, c server.Config, public fs.FS) http.Handler {
+func routes(gw *gateway.Gateway, primary *url.URL, ip clientAddr, c server.Config, public fs.FS) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/chat/ws", func(w http.ResponseWriter, r *http.Request) {
-		writeRefusal(w, gw.ServeWS(w, r, clientIP(r)))
+		writeRefusal(w, gw.ServeWS(w, r, ip.of(r)))
 	})
 	sio := gw.SocketIO()
-	serveSIO := func(w http.ResponseWriter, r *http.Request) { writeRefusal(w, sio(w, r, clientIP(r))) }
+	serveSIO := func(w http.ResponseWriter, r *http.Request) { writeRefusal(w, sio(w, r, ip.of(r))) }
 	mux.HandleFunc("GET /socket.io/", serveSIO)
 	mux.HandleFunc("POST /socket.io/", serveSIO)
-	proxy := httputil.NewSingleHostReverseProxy(primary)
-	proxy.FlushInterval = -1 // SSE
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(primary)
+			pr.SetXForwarded()
+			// The primary trusts X-Real-IP (docs/deploy.md): it gets
+			// the address this edge resolved, never one a client sent.
+			addr := ip.of(pr.In)
+			pr.Out.Header.Set("X-Real-IP", addr)
+			pr.Out.Header.Set("X-Forwarded-For", addr)
+		},
+		FlushInterval: -1, // SSE
+	}
 	mux.Handle("/api/", proxy)
 	mux.Handle("/_/", proxy)
 	switch {
@@ -178,15 +195,30 @@ func writeRefusal(w http.ResponseWriter, err error) {
 	_, _ = w.Write(b)
 }
 
-// clientIP is the peer's address. Behind a proxy every client shares
-// the proxy's: set CHAT_CONNS_PER_IP for that, or 0.
-func clientIP(r *http.Request) string {
+// clientAddr finds a request's client: the peer, or with header set the
+// address the proxy in front wrote there. A list (X-Forwarded-For) counts
+// by its last entry, the one that proxy appended; a value that is not an
+// address falls back to the peer.
+type clientAddr struct{ header string }
+
+func (a clientAddr) of(r *http.Request) string {
+	if a.header != "" {
+		v := r.Header.Get(a.header)
+		if i := strings.LastIndexByte(v, ','); i >= 0 {
+			v = v[i+1:]
+		}
+		if ip := net.ParseIP(strings.TrimSpace(v)); ip != nil {
+			return unmapped(ip.String())
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return strings.TrimPrefix(host, "::ffff:")
+	return unmapped(host)
 }
+
+func unmapped(host string) string { return strings.TrimPrefix(host, "::ffff:") }
 
 // sendsAtPrimary is the session.Limits of an edge: the primary takes
 // each message from the user's one allowance when it saves it (and
