@@ -29,14 +29,14 @@ test-go: e2e-deps
 # What the Go tests need besides Go, installed when missing (CI starts
 # bare; we are root there): Debian's nginx, which e2e/nginx_test.go starts
 # in front of the server, and redis-server, which the cluster tests start
-# (internal/redistest).
+# (internal/redistest, e2e/browser/cluster.js).
 e2e-deps:
 	@(command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]) && command -v redis-server >/dev/null || \
 		(apt-get update && apt-get install -y nginx redis-server)
 
 # The browser tests (e2e/browser) drive Debian's Chromium with playwright-core
 # against the built binary, which embeds pb_public/. Node's test runner.
-test-browser: build browser-deps
+test-browser: build browser-deps e2e-deps
 	cd $(BROWSER_DIR) && POCKETCHAT_BIN=$(abspath $(BIN)) node --test --test-timeout=120000
 
 # What the browser tests need, installed when missing (CI starts bare; we

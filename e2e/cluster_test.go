@@ -242,6 +242,13 @@ func TestClusterRedisRestarts(t *testing.T) {
 	for i := range 3 {
 		b.Send(general, "during "+string(rune('a'+i)))
 	}
+	// Lost for good once the primary gives up publishing them (the Redis
+	// client retries for a moment first).
+	for deadline := time.Now().Add(waitTime); !strings.Contains(c.primary.Output(), "publishing through Redis failed"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the primary did not give up publishing:\n%s", c.primary.Output())
+		}
+	}
 	c.redis.Resume(t)
 	a.WaitFor("resync", func(f Frame) bool { return f.Type() == "resync" && f.Str("room") == general })
 	h := a.MustRequest("resume", map[string]any{"room": general, "after": last, "limit": 100})

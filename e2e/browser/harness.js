@@ -46,6 +46,18 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
+/**
+ * adopt makes child one of the processes killed if the tests exit early,
+ * and returns a promise of its exit.
+ */
+export function adopt(child) {
+  children.add(child);
+  return new Promise((resolve) => child.on('exit', (code, signal) => {
+    children.delete(child);
+    resolve({ code, signal });
+  }));
+}
+
 /** freePort asks the OS for a port that is free on 127.0.0.1. */
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -97,12 +109,8 @@ export class Server {
       env: { ...process.env, CHAT_HOOKS_DIR: path.join(repoRoot, 'pb_hooks'), CHAT_SEND_RATE: '0', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    children.add(child);
     this.child = child;
-    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    }));
+    this.exited = adopt(child);
     child.stdout.on('data', (d) => (this.output += d));
     child.stderr.on('data', (d) => (this.output += d));
     child.on('error', (err) => (this.output += `\nspawn error: ${err.message}`));

@@ -54,6 +54,7 @@ export class Chat {
     on('online', (f) => store.onlineSummary(f.room, f));
     on('typing', (f) => store.typing(f.room, f.user));
     on('room', (f) => this.#room(f));
+    on('resync', (f) => this.#resync(f));
     on('error', (f) => console.warn('chat: server error', f.code, f.message));
   }
 
@@ -117,6 +118,24 @@ export class Chat {
     if (known.length) await this.#resume(roomId, known);
     if (roomId === store.current) this.markReadIfVisible();
     store.emit('messages', roomId);
+  }
+
+  // #resync: the server's link to the other nodes broke and came back, so
+  // events of a joined room may be lost. Take who is online from the
+  // event, then fetch what came after our last message (a join under way
+  // first finishes its own catch-up).
+  async #resync(f) {
+    const { store } = this;
+    const rs = store.room(f.room);
+    if (!rs || !rs.joined) return;
+    const online = f.online || [];
+    store.setOnline(f.room, online, f.online_count ?? online.length, !!f.summary);
+    await this.syncing.get(f.room);
+    const known = rs.messages.map((m) => m.id);
+    if (!known.length) return void this.sync(f.room);
+    await this.#resume(f.room, known);
+    if (f.room === store.current) this.markReadIfVisible();
+    store.emit('messages', f.room);
   }
 
   // #resume fetches the messages after the last one we knew. If that one
