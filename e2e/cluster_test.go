@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -10,8 +11,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"pocketchat/internal/redistest"
 )
@@ -90,6 +94,19 @@ func (e *edgeNode) Kill() {
 	}
 	_ = e.cmd.Process.Kill()
 	<-e.done
+}
+
+// Stop stops the edge with SIGTERM, as systemd does, and waits for it.
+func (e *edgeNode) Stop(t *testing.T) {
+	t.Helper()
+	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-e.done:
+	case <-time.After(waitTime):
+		t.Fatalf("the edge did not stop after SIGTERM:\n%s", e.out.String())
+	}
 }
 
 func onlineIDs(f Frame) []string {
@@ -215,6 +232,34 @@ func TestClusterEdgeDies(t *testing.T) {
 		if !have[id] {
 			t.Fatalf("acked message %s is lost", id)
 		}
+	}
+}
+
+// An edge stopped on purpose closes its sockets with 1001 and takes its
+// users offline at once: with heartbeats that expire only after five
+// minutes, the others hear of it from the edge itself.
+func TestClusterEdgeStops(t *testing.T) {
+	slow := []string{"CHAT_NODE_TTL=5m"}
+	c := startClusterWith(t, 1, clusterOptions{primary: []Option{WithEnv(slow...)}, edgeEnv: slow})
+	general := c.primary.General()
+	alice, bob := c.primary.NewUser("Alice"), c.primary.NewUser("Bob")
+	b := c.primary.Dial(bob)
+	b.Join(general)
+	a := c.edges[0].View.Dial(alice)
+	a.Join(general)
+	b.WaitFor("alice online", func(f Frame) bool { return f.Type() == "presence" && f.Obj("user").Str("id") == alice.ID })
+	a.Send(general, "leaving soon")
+	c.edges[0].Stop(t)
+	var ce *websocket.CloseError
+	if err := a.WaitClosed(); !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+		t.Errorf("alice's socket closed with %v, want 1001", err)
+	}
+	b.WaitFor("alice offline", func(f Frame) bool {
+		return f.Type() == "presence" && f.Obj("user").Str("id") == alice.ID && f.Str("status") == "offline"
+	})
+	probe := c.primary.Dial(nil)
+	if got := onlineIDs(probe.Join(general)); !slices.Equal(got, []string{bob.ID}) {
+		t.Errorf("online after the edge stopped: %v, want only bob", got)
 	}
 }
 
