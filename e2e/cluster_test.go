@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -431,5 +432,72 @@ func TestClusterBehindNginx(t *testing.T) {
 	}
 	if !maps.Equal(logged, want) {
 		t.Errorf("the primary saw clients at %v, want %v", logged, want)
+	}
+}
+
+// Each edge serves its own /api/chat/metrics: its connections, not the
+// primary's; to a scraper's token or a superuser the primary accepts.
+func TestClusterEdgeMetrics(t *testing.T) {
+	const token = "e2e-metrics-token-0123"
+	c := startClusterWith(t, 1, clusterOptions{primary: []Option{WithEnv("CHAT_METRICS_TOKEN=" + token)}, edgeEnv: []string{"CHAT_METRICS_TOKEN=" + token}})
+	e := c.edges[0].View
+	general := c.primary.General()
+	alice, bob := c.primary.NewUser("Alice"), c.primary.NewUser("Bob")
+	a, b := e.Dial(alice), e.Dial(bob)
+	a.Join(general)
+	b.Join(general)
+	a.Send(general, "counted")
+	b.ExpectMessage(general, "counted")
+
+	scrape := func(base, auth string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/api/chat/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	sample := func(body, name string) string {
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				return v
+			}
+		}
+		return "(none)"
+	}
+	const natives = `pocketchat_connections_open{transport="native"}`
+	code, body := scrape(e.URL, "Bearer "+token)
+	if code != http.StatusOK {
+		t.Fatalf("edge metrics with the token: %d %s", code, body)
+	}
+	if got := sample(body, natives); got != "2" {
+		t.Errorf("the edge's native connections: %s, want 2", got)
+	}
+	if got := sample(body, "pocketchat_deliveries_total"); got == "(none)" || got == "0" {
+		t.Errorf("the edge's deliveries: %s", got)
+	}
+	if got := sample(body, "pocketchat_cluster_events_dropped_total"); got != "0" {
+		t.Errorf("the edge's dropped events: %s, want 0", got)
+	}
+	if _, pbody := scrape(c.primary.URL, "Bearer "+token); sample(pbody, natives) != "0" {
+		t.Errorf("the primary's native connections: %s, want 0", sample(pbody, natives))
+	}
+	if code, body := scrape(e.URL, c.primary.SuperToken()); code != http.StatusOK || sample(body, natives) != "2" {
+		t.Errorf("edge metrics as a superuser: %d, %s connections", code, sample(body, natives))
+	}
+	if code, _ := scrape(e.URL, ""); code != http.StatusUnauthorized {
+		t.Errorf("edge metrics without credentials: %d, want 401", code)
+	}
+	if code, _ := scrape(e.URL, alice.Token); code != http.StatusForbidden {
+		t.Errorf("edge metrics as a user: %d, want 403", code)
+	}
+	if code, _ := scrape(e.URL, "Bearer wrong-token-0123456789"); code == http.StatusOK {
+		t.Errorf("edge metrics with a wrong token: %d", code)
 	}
 }

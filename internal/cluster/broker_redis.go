@@ -135,7 +135,8 @@ func (b *Broker) Subscribe(fn func(hub.Envelope)) func() {
 	}
 }
 
-// Dropped counts envelopes dropped because the queue was full.
+// Dropped counts envelopes never published: dropped because the queue
+// was full, or in a pipeline Redis did not take.
 func (b *Broker) Dropped() uint64 { return b.dropped.Load() }
 
 // Close stops publishing and receiving; what is still queued is published
@@ -210,6 +211,11 @@ func (b *Broker) publishLoop() {
 		// gap with the first publication that succeeds.
 		if !lost {
 			b.log.Warn("chat: publishing through Redis failed; events are lost until it answers", "error", err, "events", len(batch))
+		}
+		if lost {
+			b.dropped.Add(uint64(len(batch) - 1)) // not the gap notice
+		} else {
+			b.dropped.Add(uint64(len(batch)))
 		}
 		b.mu.Lock()
 		b.lost = true

@@ -103,6 +103,19 @@ func (n *Node) Start(h *hub.Hub) {
 
 // Close takes this node's users offline for the cluster, publishes what
 // is queued, and disconnects.
+// Counters is where a node's metrics go (metrics.Node).
+type Counters interface {
+	CounterFunc(name, help string, f func() float64)
+}
+
+// CountDropped adds the broker's lost events to a node's metrics: a rise
+// means clients were told to resync.
+func (n *Node) CountDropped(c Counters) {
+	c.CounterFunc("cluster_events_dropped_total",
+		"Room events this node could not publish through Redis (queue full or Redis away); every node's clients resync after them.",
+		func() float64 { return float64(n.Broker.Dropped()) })
+}
+
 func (n *Node) Close() {
 	n.Directory.Close()
 	n.Broker.Close()

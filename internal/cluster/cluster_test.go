@@ -293,3 +293,37 @@ func TestTicketsAcrossNodes(t *testing.T) {
 		t.Fatal("an unknown ticket worked")
 	}
 }
+
+// Events published while Redis is away are dropped and counted, never
+// delivered late: after the resync, the next event is the first one
+// published once Redis was back.
+func TestPublishWhileRedisAway(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startNode(t, srv.URL, "t7:", cluster.Config{})
+	b := startNode(t, srv.URL, "t7:", cluster.Config{})
+	a.join("r", chat.User{ID: "u1", Name: "Ann"})
+	cb, _ := b.join("r", chat.User{ID: "u2", Name: "Bob"})
+
+	srv.Kill()
+	for i := 1; i <= 3; i++ {
+		if err := a.hub.Publish(t.Context(), message("r", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); a.Broker.Dropped() < 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("dropped %d events, want 3", a.Broker.Dropped())
+		}
+	}
+	srv.Resume(t)
+	cb.next(t, chat.EventResync)
+	if err := a.hub.Publish(t.Context(), message("r", 4)); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqOf(t, cb.next(t, chat.EventMessage)); got != 4 {
+		t.Fatalf("after the resync b got seq %d first, want 4", got)
+	}
+	if got := a.Broker.Dropped(); got != 3 {
+		t.Errorf("dropped %d events, want 3 (the gap notice is not one)", got)
+	}
+}

@@ -33,6 +33,7 @@ import (
 	"pocketchat/internal/gateway"
 	"pocketchat/internal/hub"
 	"pocketchat/internal/limit"
+	"pocketchat/internal/metrics"
 	"pocketchat/internal/server"
 	"pocketchat/internal/ws"
 )
@@ -112,15 +113,19 @@ func Run(ctx context.Context, cfg Config) error {
 			defer poller.Close()
 		}
 	}
+	m := metrics.New(func() float64 { return float64(h.Stats().Rooms) })
+	node.CountDropped(m)
 	gw := gateway.New(c.GatewayConfig(sendsAtPrimary{typing: limit.NewBuckets(c.TypingRate, nil)}, log),
-		auth{p: p, tickets: node.Tickets}, st, h, nil)
+		auth{p: p, tickets: node.Tickets}, st, h, m)
 
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		node.Close()
 		return err
 	}
-	srv := &http.Server{Handler: routes(gw, base, clientAddr{header: cfg.IPHeader}, c, cfg.Public), ReadHeaderTimeout: 10 * time.Second}
+	mux := routes(gw, base, clientAddr{header: cfg.IPHeader}, c, cfg.Public)
+	mux.Handle("GET /api/chat/metrics", metricsAccess{token: c.MetricsToken, primary: p}.wrap(m.Handler()))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	if cfg.Out != nil {
 		fmt.Fprintf(cfg.Out, "pocketchat edge\n├─ Listening:  http://%s/\n└─ Primary:    %s\n", l.Addr(), base)
 	}
@@ -147,7 +152,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 // routes: the chat's sockets here, REST, the dashboard and SSE at the
 // primary, the browser client's files here.
-func routes(gw *gateway.Gateway, primary *url.URL, ip clientAddr, c server.Config, public fs.FS) http.Handler {
+func routes(gw *gateway.Gateway, primary *url.URL, ip clientAddr, c server.Config, public fs.FS) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/chat/ws", func(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, gw.ServeWS(w, r, ip.of(r)))

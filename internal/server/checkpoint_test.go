@@ -9,7 +9,7 @@ import (
 // checkpoints reads how many background checkpoints ran.
 func (f *storeFixture) checkpoints(t *testing.T) uint64 {
 	t.Helper()
-	mfs, err := f.srv.metrics.reg.Gather()
+	mfs, err := f.srv.metrics.node.Reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // committed, and how many messages they held in all.
 func (f *storeFixture) batches(t *testing.T) (count uint64, sum float64) {
 	t.Helper()
-	mfs, err := f.srv.metrics.reg.Gather()
+	mfs, err := f.srv.metrics.node.Reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,67 +9,36 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"pocketchat/internal/gateway"
 	"pocketchat/internal/hub"
-	"pocketchat/internal/session"
+	chatmetrics "pocketchat/internal/metrics"
 )
 
-// metrics holds the server's Prometheus registry and the handles its hot
-// paths update: each update is an atomic add on a handle resolved here,
-// once, so counting allocates nothing and takes no lock. A nil *metrics
-// counts nothing.
+// metrics is the primary's registry: what every node counts
+// (metrics.Node, which the gateway updates) and the database's side,
+// commits and checkpoints. A nil *metrics counts nothing.
 type metrics struct {
-	reg *prometheus.Registry
+	node *chatmetrics.Node
 
-	connsNative, connsSocketIO prometheus.Gauge
-	dropsNative, dropsSocketIO prometheus.Counter
-	messagesIn                 prometheus.Counter
-	deliveries                 prometheus.Counter
-	commitBatch                prometheus.Histogram
-	sendCommit                 prometheus.Histogram
-	checkpoint                 prometheus.Histogram
+	messagesIn  prometheus.Counter
+	commitBatch prometheus.Histogram
+	checkpoint  prometheus.Histogram
 }
 
-var _ session.Metrics = (*metrics)(nil)
-
-// newMetrics registers the chat's metrics, and Go's runtime and process
-// collectors, on a registry of its own. h is read at scrape time.
+// newMetrics registers the chat's metrics on a registry of their own. h
+// is read at scrape time.
 func newMetrics(h *hub.Hub) *metrics {
-	const ns = "pocketchat"
-	conns := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: ns, Name: "connections_open",
-		Help: "Open chat connections, by transport (native WebSocket or socket.io).",
-	}, []string{"transport"})
-	drops := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: ns, Name: "slow_client_drops_total",
-		Help: "Connections closed because their send queue filled up (close 4000), by transport.",
-	}, []string{"transport"})
+	const ns = chatmetrics.Namespace
 	m := &metrics{
-		reg:           prometheus.NewRegistry(),
-		connsNative:   conns.WithLabelValues(gateway.TransportNative),
-		connsSocketIO: conns.WithLabelValues(gateway.TransportSocketIO),
-		dropsNative:   drops.WithLabelValues(gateway.TransportNative),
-		dropsSocketIO: drops.WithLabelValues(gateway.TransportSocketIO),
+		node: chatmetrics.New(func() float64 { return float64(h.Stats().Rooms) }),
 		messagesIn: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "messages_in_total",
-			Help: "Messages committed, as seen by the messages create hook (every path: chat, REST, dashboard, bot).",
-		}),
-		deliveries: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Name: "deliveries_total",
-			Help: "Hub events handed to connection queues.",
+			Help: "Messages committed, as seen by the messages create hook (every path: chat, REST, dashboard, bot, edges).",
 		}),
 		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: ns, Name: "commit_batch_size",
 			Help:    "Messages saved per database commit by the chat's store.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10), // 1 … 512
-		}),
-		sendCommit: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Name: "send_commit_seconds",
-			Help:    "Time from a session receiving a send or dm request to its message being committed.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
 		checkpoint: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: ns, Name: "wal_checkpoint_seconds",
@@ -77,30 +46,8 @@ func newMetrics(h *hub.Hub) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 	}
-	rooms := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: ns, Name: "rooms_active",
-		Help: "Rooms with at least one local subscriber.",
-	}, func() float64 { return float64(h.Stats().Rooms) })
-	m.reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		conns, drops, rooms, m.messagesIn, m.deliveries, m.commitBatch, m.sendCommit, m.checkpoint,
-	)
+	m.node.Reg.MustRegister(m.messagesIn, m.commitBatch, m.checkpoint)
 	return m
-}
-
-// Delivered counts one event handed to a connection's queue (session.Metrics).
-func (m *metrics) Delivered() {
-	if m != nil {
-		m.deliveries.Inc()
-	}
-}
-
-// Committed observes one send→commit latency (session.Metrics).
-func (m *metrics) Committed(d time.Duration) {
-	if m != nil {
-		m.sendCommit.Observe(d.Seconds())
-	}
 }
 
 // checkpointed observes one background WAL checkpoint.
@@ -124,37 +71,10 @@ func (m *metrics) messageIn() {
 	}
 }
 
-// Opened and Closed keep the open connections gauge of a transport;
-// closed also counts a slow client's drop, from the close code.
-func (m *metrics) Opened(transport string) {
-	if m == nil {
-		return
-	}
-	if transport == gateway.TransportSocketIO {
-		m.connsSocketIO.Inc()
-	} else {
-		m.connsNative.Inc()
-	}
-}
-
-func (m *metrics) Closed(transport string, tooSlow bool) {
-	if m == nil {
-		return
-	}
-	conns, drops := m.connsNative, m.dropsNative
-	if transport == gateway.TransportSocketIO {
-		conns, drops = m.connsSocketIO, m.dropsSocketIO
-	}
-	conns.Dec()
-	if tooSlow {
-		drops.Inc()
-	}
-}
-
 // handleMetrics serves GET /api/chat/metrics in Prometheus' text format
 // (behind requireMetricsAccess).
 func (s *Server) handleMetrics() func(*core.RequestEvent) error {
-	h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+	h := s.metrics.node.Handler()
 	return func(e *core.RequestEvent) error {
 		h.ServeHTTP(e.Response, e.Request)
 		return nil

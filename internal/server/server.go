@@ -62,6 +62,9 @@ func Register(app core.App, cfg Config) (*Server, error) {
 		node.Start(h)
 	}
 	m := newMetrics(h)
+	if node != nil {
+		node.CountDropped(m.node)
+	}
 	s := &Server{
 		app:     app,
 		cfg:     cfg,
@@ -84,7 +87,7 @@ func Register(app core.App, cfg Config) (*Server, error) {
 		}
 		s.cfg.WS.Poller = p
 	}
-	s.gw = gateway.New(s.cfg.GatewayConfig(s.limits, app.Logger()), s.auth, s.store, h, m)
+	s.gw = gateway.New(s.cfg.GatewayConfig(s.limits, app.Logger()), s.auth, s.store, h, m.node)
 	s.bindHooks()
 	if err := s.registerBot(); err != nil {
 		return nil, err
