@@ -29,7 +29,7 @@ test-go: e2e-deps
 # What the Go tests need besides Go, installed when missing (CI starts
 # bare; we are root there): Debian's nginx, which e2e/nginx_test.go starts
 # in front of the server, and redis-server, which the cluster tests start
-# (internal/redistest, e2e/browser/cluster.js).
+# (internal/redistest, e2e/cluster.mjs).
 e2e-deps:
 	@(command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]) && command -v redis-server >/dev/null || \
 		(apt-get update && apt-get install -y nginx redis-server)
@@ -52,7 +52,7 @@ browser-deps:
 # The socket.io tests (e2e/socketio) run the official socket.io-client 4.x,
 # 3.x and 2.x (npm aliases sio4, sio3, sio2) and native WebSocket clients
 # against the built binary. Node's test runner.
-test-socketio: build socketio-deps
+test-socketio: build socketio-deps e2e-deps
 	cd $(SOCKETIO_DIR) && POCKETCHAT_BIN=$(abspath $(BIN)) node --test
 
 # The socket.io tests' npm packages, installed when missing or when

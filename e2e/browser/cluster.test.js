@@ -4,8 +4,8 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launchBrowser, openChat, send, message, check, waitFor } from './harness.js';
-import { Redis, Edge, clusterEnv } from './cluster.js';
+import { BIN, Server, launchBrowser, openChat, send, message, check, waitFor } from './harness.js';
+import { Redis, Edge, clusterEnv } from '../cluster.mjs';
 
 describe('a cluster', () => {
   let redis;
@@ -16,7 +16,7 @@ describe('a cluster', () => {
   before(async () => {
     redis = await Redis.start();
     [primary, browser] = await Promise.all([Server.start({ env: clusterEnv(redis) }), launchBrowser()]);
-    edge = await Edge.start(primary, redis);
+    edge = await Edge.start(BIN, primary, redis);
   });
 
   after(async () => {

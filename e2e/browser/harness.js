@@ -46,11 +46,9 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-/**
- * adopt makes child one of the processes killed if the tests exit early,
- * and returns a promise of its exit.
- */
-export function adopt(child) {
+// adopt makes child one of the processes killed if the tests exit early,
+// and returns a promise of its exit.
+function adopt(child) {
   children.add(child);
   return new Promise((resolve) => child.on('exit', (code, signal) => {
     children.delete(child);

@@ -1,17 +1,44 @@
-// The cluster's other parts for the browser tests: a real redis-server and
-// `pocketchat edge` processes, each on a free 127.0.0.1 port.
+// The cluster's other parts for the Node tests (e2e/browser, e2e/socketio):
+// a real redis-server and `pocketchat edge` processes, each on a free
+// 127.0.0.1 port. Node's standard library only, so both test packages use
+// it as it is.
 //
 //   const redis = await Redis.start();
-//   const primary = await Server.start({ env: clusterEnv(redis) });
-//   const edge = await Edge.start(primary, redis);
-//   const page = await openChat(browser, edge, alice); // the page, from the edge
+//   const primary = await Server.start({ env: clusterEnv(redis) }); // the package's own harness
+//   const edge = await Edge.start(BIN, primary, redis);
+//   const page = await openChat(browser, edge, alice); // an edge has url and port, as a server has
 
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, adopt, freePort } from './harness.js';
+
+// Every process started here is killed if the tests exit early.
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function adopt(child) {
+  children.add(child);
+  return new Promise((resolve) => child.on('exit', (code, signal) => {
+    children.delete(child);
+    resolve({ code, signal });
+  }));
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 const SECRET = 'browser-tests-cluster-secret';
 
@@ -87,17 +114,17 @@ function ping(port) {
 }
 
 /**
- * Edge is a `pocketchat edge` in front of a primary: it serves the page and
- * the chat socket, and proxies REST to the primary. It has a url, as a
- * Server has, for openChat.
+ * Edge is a `pocketchat edge` (the binary bin) in front of a primary: it
+ * serves the page and the chat sockets, and proxies REST to the primary.
+ * It has a url and a port, as a server has. env: more variables.
  */
 export class Edge {
-  static async start(primary, redis) {
+  static async start(bin, primary, redis, env = {}) {
     const e = new Edge();
     e.port = await freePort();
     e.output = '';
-    const child = spawn(BIN, ['edge', '--primary', primary.url, '--http', `127.0.0.1:${e.port}`], {
-      env: { ...process.env, ...clusterEnv(redis) },
+    const child = spawn(bin, ['edge', '--primary', primary.url, '--http', `127.0.0.1:${e.port}`], {
+      env: { ...process.env, ...clusterEnv(redis), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     e.child = child;
