@@ -36,9 +36,11 @@ func rateLimitsUp(app core.App) error {
 }
 
 // rateLimitsDown turns the limiter off again if it still has our rules.
+// Settings already off are not saved again: a save reloads the settings
+// of the running app, which is worth doing only for a change.
 func rateLimitsDown(app core.App) error {
 	settings := app.Settings()
-	if !slices.Equal(settings.RateLimits.Rules, rateLimitRules) {
+	if !settings.RateLimits.Enabled || !slices.Equal(settings.RateLimits.Rules, rateLimitRules) {
 		return nil
 	}
 	settings.RateLimits.Enabled = false

@@ -90,12 +90,30 @@ func runTests(m *testing.M) int {
 // newApp returns a migrated app of its own, cloned from templateDir.
 func newApp(t *testing.T) *tests.TestApp {
 	t.Helper()
-	app, err := tests.NewTestApp(templateDir)
+	return cloneApp(t, templateDir)
+}
+
+// cloneApp returns an app of its own on a copy of the data dir dir,
+// migrated as at the start of `serve`.
+func cloneApp(t *testing.T, dir string) *tests.TestApp {
+	t.Helper()
+	app, err := tests.NewTestApp(dir)
 	if err != nil {
 		t.Fatalf("NewTestApp: %v", err)
 	}
 	t.Cleanup(app.Cleanup)
 	return app
+}
+
+// migrationsSince counts our migrations from file to the newest, the
+// number runner.Down needs to revert file.
+func migrationsSince(t *testing.T, file string) int {
+	t.Helper()
+	i := slices.Index(ourMigrations, file)
+	if i < 0 {
+		t.Fatalf("%s is not one of our migrations %q", file, ourMigrations)
+	}
+	return len(ourMigrations) - i
 }
 
 // newEmptyApp returns an app migrated from an empty data dir.
@@ -449,10 +467,20 @@ func TestDownThenUp(t *testing.T) {
 		}
 	}
 
-	applied, err := runner.Up()
-	if err != nil {
-		t.Fatalf("Up: %v", err)
+	// The next start applies them again: `migrate down` and `serve` are
+	// separate processes, so a new app on the same database runs them. A
+	// new app also keeps PocketBase's background deletion of the dropped
+	// collections' files, which reads the settings, away from the settings
+	// that rateLimitsUp saves.
+	if err := app.ResetBootstrapState(); err != nil {
+		t.Fatal(err)
 	}
+	app = cloneApp(t, app.DataDir())
+	var logged []string
+	if err := app.DB().NewQuery("SELECT file FROM _migrations ORDER BY file").Column(&logged); err != nil {
+		t.Fatal(err)
+	}
+	applied := slices.DeleteFunc(logged, func(f string) bool { return !slices.Contains(ourMigrations, f) })
 	if !slices.Equal(applied, ourMigrations) {
 		t.Fatalf("applied: got %q, want %q", applied, ourMigrations)
 	}
@@ -484,8 +512,11 @@ func TestRateLimitsKeepOperatorRules(t *testing.T) {
 	app := newApp(t)
 	checkRateLimits(t, app)
 	runner := core.NewMigrationsRunner(app, core.AppMigrations)
-	if _, err := runner.Down(1); err != nil {
+	if _, err := runner.Down(migrationsSince(t, "1763700004_rate_limits.go")); err != nil {
 		t.Fatal(err)
+	}
+	if app.Settings().RateLimits.Enabled {
+		t.Fatal("the limiter is still on after reverting the rate limits")
 	}
 	settings := app.Settings()
 	settings.RateLimits.Enabled = true
