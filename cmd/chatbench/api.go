@@ -381,18 +381,13 @@ func (m serverMetrics) since(before serverMetrics) *serverMetrics {
 	}
 }
 
-// serverMetrics scrapes the counters; ok is false if the endpoint does not
-// answer (an older server, or one without the chat).
-func (a *api) serverMetrics(ctx context.Context) (serverMetrics, bool) {
-	v, ok := a.metrics(ctx)
-	if !ok {
-		return serverMetrics{}, false
-	}
+// metricsOf picks the counters the report shows from parsed metrics.
+func metricsOf(v map[string]float64) serverMetrics {
 	return serverMetrics{
 		SlowClientDrops: v["pocketchat_slow_client_drops_total"],
 		Commits:         v["pocketchat_commit_batch_size_count"],
 		CommittedMsgs:   v["pocketchat_commit_batch_size_sum"],
-	}, true
+	}
 }
 
 // heapInUse is the server's Go heap and goroutine stacks in use, in

@@ -19,9 +19,6 @@ var serverBin string
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := func() int {
-		if testing.Short() {
-			return m.Run()
-		}
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Dir(filepath.Dir(filepath.Dir(file)))
 		dir, err := os.MkdirTemp("", "chatbench-test-bin")
@@ -43,14 +40,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestEndToEnd runs a tiny scenario in both modes against the real server
-// and checks the accounting: every acked message stored and delivered
-// once, in order, to every connection of its room. No timing is checked.
+// TestEndToEnd runs a tiny scenario in both modes against the real server,
+// and natively against a real cluster (redis-server, the primary, two
+// edges), and checks the accounting: every acked message stored and
+// delivered once, in order, to every connection of its room. No timing
+// is checked.
 func TestEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	cache := newUserCache() // the second run reuses the first one's sign-ins
-	for _, mode := range []string{ModeNative, ModeRealtime} {
-		t.Run(mode, func(t *testing.T) {
+	cache := newUserCache() // later runs reuse the first one's sign-ins
+	for _, name := range []string{ModeNative, ModeRealtime, kindCluster} {
+		mode, edges := name, "0"
+		if name == kindCluster {
+			mode, edges = ModeNative, "2"
+		}
+		t.Run(name, func(t *testing.T) {
 			// 3 rooms × 3 members, one sender per room, 7 messages each:
 			// 21 messages, 63 deliveries. Two source addresses.
 			//
@@ -68,7 +71,7 @@ func TestEndToEnd(t *testing.T) {
 			cfg, err := parseConfig(append([]string{
 				"-mode", mode, "-spawn", serverBin, "-spawn-dir", dir,
 				"-rooms", "3", "-members", "3", "-senders", "1",
-				"-sources", "2", "-drain", "10s", "-timeout", "2m",
+				"-sources", "2", "-drain", "10s", "-timeout", "2m", "-spawn-edges", edges,
 			}, pace...), os.Stderr)
 			if err != nil {
 				t.Fatal(err)
@@ -111,6 +114,21 @@ func TestEndToEnd(t *testing.T) {
 			}
 			if res.PID == 0 || res.ServerCPUSec < 0 {
 				t.Errorf("no server process figures: pid %d, cpu %v", res.PID, res.ServerCPUSec)
+			}
+			if name != kindCluster {
+				return
+			}
+			// Every process is measured, and the edges' metrics (read with
+			// the superuser's token, which they check with the primary)
+			// are in. (A run this small may take under a clock tick of
+			// CPU on a process: the figures are not compared to zero.)
+			for _, role := range []string{rolePrimary, roleEdges, roleRedis} {
+				if _, ok := res.CPUByRole[role]; !ok {
+					t.Errorf("no CPU figure for the %s: %v", role, res.CPUByRole)
+				}
+			}
+			if res.Server == nil || res.HeapAfterKB == 0 || res.RSSAfterKB == 0 {
+				t.Errorf("no figures from the edges: server metrics %v, heap %d kB, RSS %d kB", res.Server, res.HeapAfterKB, res.RSSAfterKB)
 			}
 		})
 	}
@@ -198,6 +216,11 @@ func TestConfigBounds(t *testing.T) {
 		{[]string{"-inflight", "-1"}, false},
 		{[]string{"-signup-cost", "3"}, false},
 		{[]string{"-signup-cost", "0"}, true},
+		{[]string{"-spawn", "bin/pocketchat", "-spawn-edges", "2"}, true},
+		{[]string{"-spawn-edges", "2"}, false}, // a cluster the tool starts only
+		{[]string{"-spawn", "bin/pocketchat", "-spawn-edges", "9"}, false},
+		{[]string{"-spawn", "bin/pocketchat", "-spawn-edges", "-1"}, false},
+		{[]string{"-spawn", "bin/pocketchat", "-spawn-edges", "2", "-mode", "pocketbase-realtime"}, false},
 	}
 	for _, tt := range tests {
 		_, err := parseConfig(tt.args, new(strings.Builder))
@@ -237,5 +260,29 @@ func TestParseCPUStat(t *testing.T) {
 	}
 	if _, err := parseCPUStat("cpu0 1 2"); err == nil {
 		t.Error("parseCPUStat(short line): no error")
+	}
+}
+
+// TestWSURLSpreadsRooms: in a cluster every room has members on each
+// edge, so its deliveries cross Redis; on one node every connection goes
+// to the server.
+func TestWSURLSpreadsRooms(t *testing.T) {
+	b := &bench{cfg: Config{Rooms: 3}, base: "http://127.0.0.1:9000"}
+	if got := b.wsURL(&conn{idx: 4}); got != "ws://127.0.0.1:9000/api/chat/ws" {
+		t.Errorf("one node: %s", got)
+	}
+	b.edges = []string{"http://127.0.0.1:9001", "http://127.0.0.1:9002"}
+	edgesOf := map[int]map[string]bool{}
+	for k := range 12 { // 3 rooms × 4 members; connection k is in room k mod 3
+		room := k % 3
+		if edgesOf[room] == nil {
+			edgesOf[room] = map[string]bool{}
+		}
+		edgesOf[room][b.wsURL(&conn{idx: k, room: room})] = true
+	}
+	for room, edges := range edgesOf {
+		if len(edges) != 2 {
+			t.Errorf("room %d is on %d edge(s): %v", room, len(edges), edges)
+		}
 	}
 }

@@ -7,6 +7,7 @@
 //	    -rooms 50 -members 10 -rate 2 -duration 20s
 //	chatbench -spawn bin/pocketchat -mode pocketbase-realtime -rooms 1 -members 200 -senders 4 -burst 50
 //	chatbench -spawn bin/pocketchat -spawn-env CHAT_COMMIT_BATCH=1 -rooms 200 -members 5 -rate 25 -duration 20s
+//	chatbench -spawn bin/pocketchat -spawn-edges 2 -rooms 50 -members 10 -rate 2 -duration 20s
 //	chatbench suite -bin bin/pocketchat -out docs/benchmarks.md
 //
 // Two modes run the same scenario. native (the default) uses pocketchat's
@@ -15,6 +16,11 @@
 // what a plain PocketBase app would: every connection is a subscriber of
 // PocketBase's SSE /api/realtime with a filter on its room, and senders
 // create records with REST (a 2xx answer is the ack).
+//
+// With -spawn-edges N the server is a cluster on this machine: Redis, the
+// primary and N edges. Native connections are spread over the edges, a
+// room's members in turn, so every room spans the edges; the CPU figures
+// add up all the cluster's processes and show each role's share.
 //
 // Users (bench-00042@bench.invalid, a fixed password) are reused between
 // runs: the superuser finds those that exist and impersonates them (a
@@ -61,6 +67,7 @@ const (
 	maxMessages    = 2_000_000  // planned messages in a run
 	maxDeliveries  = 50_000_000 // planned deliveries in a run (24 bytes each are kept)
 	maxTimeout     = time.Hour
+	maxEdges       = 8
 )
 
 // Config is one scenario and where to run it.
@@ -109,6 +116,12 @@ type Config struct {
 	// SpawnEnv is more of its environment, "KEY=VALUE" each, after the
 	// tool's own (and CHAT_HOOKS_DIR): a later entry for a key wins.
 	SpawnEnv []string
+	// Edges, with Spawn, makes the run's server a cluster on this
+	// machine: a redis-server, the spawned binary as the primary and this
+	// many `pocketchat edge` processes (with SpawnEnv too). The native
+	// connections go to the edges, so deliveries cross Redis; set-up and
+	// counting stay at the primary.
+	Edges int
 
 	Quiet      bool
 	CPUProfile string // write the tool's own CPU profile of the measured phase here
@@ -150,6 +163,8 @@ func newFlagSet(name string, c *Config) *flag.FlagSet {
 	fs.StringVar(&c.SpawnDir, "spawn-dir", "", "data directory for -spawn (default: a temporary one)")
 	fs.StringVar(&c.SpawnHooks, "spawn-hooks", "", "CHAT_HOOKS_DIR for -spawn")
 	fs.Var((*envList)(&c.SpawnEnv), "spawn-env", "`KEY=VALUE` in the environment of the -spawn server (repeatable; a later one for the same key wins)")
+	fs.IntVar(&c.Edges, "spawn-edges", 0, "with -spawn: start a cluster instead of one server: a redis-server, the binary as the primary and this many edges, "+
+		"with the native connections spread over the edges (0 = one server)")
 	fs.BoolVar(&c.Quiet, "q", false, "no progress on stderr")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the tool's CPU profile of the measured phase (sending and receiving) to this file")
 	return fs
@@ -224,6 +239,9 @@ func (c *Config) validate() error {
 		check(err == nil, "%v", err)
 	}
 	check(c.Spawn != "" || len(c.SpawnEnv) == 0, "-spawn-env needs -spawn (a server started by the tool)")
+	check(c.Edges >= 0 && c.Edges <= maxEdges, "-spawn-edges must be 0…%d", maxEdges)
+	check(c.Edges == 0 || c.Spawn != "", "-spawn-edges needs -spawn (a cluster started by the tool)")
+	check(c.Edges == 0 || c.Mode == ModeNative, "-spawn-edges runs %s connections only (the edges serve pocketchat's endpoints)", ModeNative)
 	for _, kv := range c.SpawnEnv {
 		err := checkEnvEntry(kv)
 		check(err == nil, "%v", err)

@@ -41,7 +41,7 @@ type nativeHandler struct {
 func (n *native) open(ctx context.Context, b *bench, c *conn) error {
 	h := &nativeHandler{b: b, c: c, joined: make(chan error, 1)}
 	header := http.Header{"Authorization": {"Bearer " + c.user.Token}}
-	ws, err := dialWS(ctx, b.wsURL(), c.src, header, dialWait, h)
+	ws, err := dialWS(ctx, b.wsURL(c), c.src, header, dialWait, h)
 	if err != nil {
 		c.readerFinished(b)
 		return err

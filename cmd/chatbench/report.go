@@ -49,16 +49,19 @@ type Result struct {
 	Delivery Latency `json:"deliveryLatency"` // send → receive, every arrival
 	Ack      Latency `json:"ackLatency"`      // send → ack
 
-	MeasuredSec         float64 `json:"measuredSec"` // first send → all delivered (or drain over)
-	DeliverySec         float64 `json:"deliverySec"` // first send → last delivery
-	AckSec              float64 `json:"ackSec"`      // first send → last ack
-	DeliveriesPerSec    float64 `json:"deliveriesPerSec"`
-	AckedPerSec         float64 `json:"ackedPerSec"`
-	PersistedPerSec     float64 `json:"persistedPerSec"` // persisted ÷ (first send → last ack)
-	ServerCPUSec        float64 `json:"serverCpuSec"`    // user + system, measured phase
-	DeliveriesPerCPUSec float64 `json:"deliveriesPerServerCpuSec"`
-	ToolCPUSec          float64 `json:"toolCpuSec"`  // this tool's, measured phase
-	OtherCPUSec         float64 `json:"otherCpuSec"` // other processes on the machine, measured phase
+	MeasuredSec      float64 `json:"measuredSec"` // first send → all delivered (or drain over)
+	DeliverySec      float64 `json:"deliverySec"` // first send → last delivery
+	AckSec           float64 `json:"ackSec"`      // first send → last ack
+	DeliveriesPerSec float64 `json:"deliveriesPerSec"`
+	AckedPerSec      float64 `json:"ackedPerSec"`
+	PersistedPerSec  float64 `json:"persistedPerSec"` // persisted ÷ (first send → last ack)
+	ServerCPUSec     float64 `json:"serverCpuSec"`    // user + system, measured phase; a cluster's processes together
+	// CPUByRole splits ServerCPUSec: "primary" (one node: all of it),
+	// and in a cluster "edges" and "redis".
+	CPUByRole           map[string]float64 `json:"cpuByRole,omitempty"`
+	DeliveriesPerCPUSec float64            `json:"deliveriesPerServerCpuSec"`
+	ToolCPUSec          float64            `json:"toolCpuSec"`  // this tool's, measured phase
+	OtherCPUSec         float64            `json:"otherCpuSec"` // other processes on the machine, measured phase
 	// Kernel time of the measured phase: softirq (on loopback, much of
 	// the network stack's work for both sides; with tick accounting also
 	// charged to whatever process it interrupted) and the hypervisor's
@@ -94,11 +97,21 @@ type figure struct {
 	noRatio bool
 	// idle: the figure means something in a run without senders too.
 	idle bool
+	// cluster: the figure exists for a cluster only.
+	cluster bool
 }
 
 // shown says whether the figure belongs in r's report: a run without
-// senders only has connection, memory and CPU figures.
-func (f figure) shown(r *Result) bool { return f.idle || r.Config.Senders > 0 }
+// senders only has connection, memory and CPU figures, one node no
+// cluster figures.
+func (f figure) shown(r *Result) bool {
+	return (f.idle || r.Config.Senders > 0) && (!f.cluster || r.Config.Edges > 0)
+}
+
+// cpuOf is a role's share of the server CPU time.
+func cpuOf(role string) (value func(*Result) float64, known func(*Result) bool) {
+	return func(r *Result) float64 { return r.CPUByRole[role] }, func(r *Result) bool { _, ok := r.CPUByRole[role]; return ok }
+}
 
 func hasPID(r *Result) bool { return r.PID != 0 }
 
@@ -125,6 +138,9 @@ var figures = []figure{
 	{label: "send→ack p99", value: func(r *Result) float64 { return r.Ack.P99 }, unit: " ms", prec: 1},
 	{label: "send→ack max", value: func(r *Result) float64 { return r.Ack.Max }, unit: " ms", prec: 1},
 	{label: "server CPU (measured phase)", value: func(r *Result) float64 { return r.ServerCPUSec }, unit: " s", prec: 2, known: hasPID, idle: true},
+	cpuFigure("primary CPU (measured phase)", rolePrimary, true),
+	cpuFigure("edges' CPU (measured phase)", roleEdges, true),
+	cpuFigure("Redis CPU (measured phase)", roleRedis, true),
 	{label: "deliveries per server CPU-second", value: func(r *Result) float64 { return r.DeliveriesPerCPUSec }, prec: 0, known: func(r *Result) bool { return r.PID != 0 && r.ServerCPUSec > 0 }},
 	{label: "server memory per connection (RSS)", value: func(r *Result) float64 { return r.MemPerConnKB }, unit: " KiB", prec: 1, known: func(r *Result) bool { return r.RSSBeforeKB > 0 && r.RSSAfterKB > 0 }, idle: true},
 	{label: "server heap + stacks per connection", value: func(r *Result) float64 { return r.HeapPerConnKB }, unit: " KiB", prec: 1, known: func(r *Result) bool { return r.HeapAfterKB > 0 }, idle: true},
@@ -134,6 +150,12 @@ var figures = []figure{
 	{label: "tool CPU per delivery", value: func(r *Result) float64 { return r.ToolCPUSec / float64(r.Received) * 1e6 }, unit: " µs", prec: 2, known: func(r *Result) bool { return r.Received > 0 }, noRatio: true},
 	{label: "kernel softirq, all CPUs (measured phase)", value: func(r *Result) float64 { return r.SoftIRQSec }, unit: " s", prec: 2, known: hasPID, noRatio: true, idle: true},
 	{label: "other processes' CPU (measured phase)", value: func(r *Result) float64 { return math.Round(r.OtherCPUSec*100) / 100 }, unit: " s", prec: 2, known: hasPID, noRatio: true, idle: true},
+}
+
+// cpuFigure is a role's CPU time in the measured phase.
+func cpuFigure(label, role string, cluster bool) figure {
+	value, known := cpuOf(role)
+	return figure{label: label, value: value, known: known, unit: " s", prec: 2, idle: true, cluster: cluster}
 }
 
 // Figures the levers of the suite compare, besides those of figures.
@@ -169,6 +191,9 @@ func printResult(w io.Writer, r *Result) {
 	fmt.Fprintf(w, "\n%s — %s (run %s)\n", r.Name, r.Mode, r.RunID)
 	fmt.Fprintf(w, "%d rooms × %d members, %d users, %d connections from %d source address(es), %s\n",
 		c.Rooms, c.Members, c.Users, c.Conns, r.SourcesUsed, c.load())
+	if c.Edges > 0 {
+		fmt.Fprintf(w, "server: a cluster on this machine, Redis, the primary and %d edges; the connections on the edges\n", c.Edges)
+	}
 	if len(c.SpawnEnv) > 0 {
 		fmt.Fprintf(w, "server environment: %s\n", strings.Join(c.SpawnEnv, " "))
 	}

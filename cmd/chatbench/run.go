@@ -97,6 +97,16 @@ type bench struct {
 
 	api   *api
 	users *userCache
+
+	// A cluster's edges (-spawn-edges): their base URLs and their APIs,
+	// signed in as the superuser for their metrics. Empty on one node.
+	edges    []string
+	edgeAPIs []*api
+	// procs are the server's processes, for the CPU figures; holders the
+	// pids of those that hold the connections, for the memory figures.
+	procs   []proc
+	holders []int
+
 	rooms []string // room ids
 	conns []*conn
 
@@ -162,9 +172,16 @@ func (c *conn) readerFinished(b *bench) {
 // now is the time since the tool started, monotonic, in ns.
 func (b *bench) now() int64 { return int64(time.Since(b.epoch)) }
 
-// wsURL is the native chat endpoint.
-func (b *bench) wsURL() string {
-	u, _ := url.Parse(b.base)
+// wsURL is c's native chat endpoint: the server's or, in a cluster, an
+// edge's. A room's members take the edges in turn (c is member slot
+// idx div Rooms of its room), so every room spans the edges and its
+// deliveries cross Redis.
+func (b *bench) wsURL(c *conn) string {
+	base := b.base
+	if n := len(b.edges); n > 0 {
+		base = b.edges[(c.idx/b.cfg.Rooms)%n]
+	}
+	u, _ := url.Parse(base)
 	u.Scheme = "ws"
 	u.Path = "/api/chat/ws"
 	return u.String()
@@ -187,13 +204,24 @@ func run(ctx context.Context, cfg Config, logf func(string, ...any), users *user
 	res.FileLimit = fileLimit()
 
 	var srv *spawned
-	if cfg.Spawn != "" {
+	var cl *spawnedCluster
+	switch {
+	case cfg.Spawn != "" && cfg.Edges > 0:
+		var err error
+		if cl, err = spawnCluster(ctx, cfg, logf); err != nil {
+			return nil, err
+		}
+		defer cl.stop()
+		srv = cl.primary
+	case cfg.Spawn != "":
 		var err error
 		srv, err = spawn(ctx, cfg.Spawn, cfg.SpawnDir, cfg.SpawnHooks, cfg.SpawnEnv, cfg.SuperEmail, cfg.SuperPassword, logf)
 		if err != nil {
 			return nil, err
 		}
 		defer srv.stop()
+	}
+	if srv != nil {
 		cfg.URL = srv.url
 		if cfg.PID == 0 {
 			cfg.PID = srv.pid()
@@ -214,6 +242,13 @@ func run(ctx context.Context, cfg Config, logf func(string, ...any), users *user
 	res.RunID = b.run
 	if err := b.findServer(res); err != nil {
 		logf("%v: no CPU or memory figures", err)
+	}
+	b.procs, b.holders = []proc{{rolePrimary, res.PID}}, []int{res.PID}
+	if cl != nil {
+		b.edges, b.procs, b.holders = cl.edgeURLs(), cl.procs(), nil
+		for _, e := range cl.edges {
+			b.holders = append(b.holders, e.pid())
+		}
 	}
 
 	var d driver
@@ -261,7 +296,11 @@ func run(ctx context.Context, cfg Config, logf func(string, ...any), users *user
 	if err := b.finish(after, res); err != nil {
 		return nil, err
 	}
-	if srv != nil {
+	if cl != nil {
+		if tail := cl.problems(); tail != "" {
+			res.Notes = append(res.Notes, "cluster output: "+tail)
+		}
+	} else if srv != nil {
 		if tail := srv.problems(); tail != "" {
 			res.Notes = append(res.Notes, "server output: "+tail)
 		}
@@ -311,6 +350,11 @@ func (b *bench) setup(ctx context.Context, res *Result, d driver) error {
 	cfg := b.cfg
 	if err := b.api.superLogin(ctx, cfg.SuperEmail, cfg.SuperPassword); err != nil {
 		return err
+	}
+	for _, e := range b.edges {
+		a := newAPI(e)
+		a.super = b.api.super // an edge asks the primary about the token
+		b.edgeAPIs = append(b.edgeAPIs, a)
 	}
 	if cfg.Spawn != "" {
 		// The server is the tool's own: its users post through REST far
@@ -373,8 +417,8 @@ func (b *bench) setup(ctx context.Context, res *Result, d driver) error {
 		b.conns[k] = c
 	}
 
-	res.RSSBeforeKB = readRSSKB(res.PID)
-	heap0, heapOK := b.api.heapInUse(ctx)
+	res.RSSBeforeKB = b.rss()
+	heap0, heapOK := b.heapInUse(ctx)
 	t = time.Now()
 	b.logf("opening %d %s connections from %d source address(es)", cfg.Conns, cfg.Mode, cfg.Sources)
 	var opened, failed atomic.Int64
@@ -412,8 +456,8 @@ func (b *bench) setup(ctx context.Context, res *Result, d driver) error {
 	}
 	b.logf("%d connections open in %.1fs", res.ConnsHeld, res.ConnectSec)
 	time.Sleep(300 * time.Millisecond) // let the server settle before reading its memory
-	res.RSSAfterKB = readRSSKB(res.PID)
-	if heap1, ok := b.api.heapInUse(ctx); ok && heapOK {
+	res.RSSAfterKB = b.rss()
+	if heap1, ok := b.heapInUse(ctx); ok && heapOK {
 		res.HeapBeforeKB, res.HeapAfterKB = heap0/1024, heap1/1024
 	}
 	return nil
@@ -449,7 +493,7 @@ func sourcesUsed(conns []*conn) int {
 // again, after its garbage collector had time to run.
 func (b *bench) hold(ctx context.Context, res *Result) {
 	b.logf("holding %d connections for %s", res.ConnsHeld, b.cfg.Duration)
-	meter := startCPUMeter(res.PID)
+	meter := startCPUMeter(b.procs)
 	start := time.Now()
 	t := time.NewTimer(b.cfg.Duration)
 	select {
@@ -460,10 +504,10 @@ func (b *bench) hold(ctx context.Context, res *Result) {
 	t.Stop()
 	res.MeasuredSec = time.Since(start).Seconds()
 	meter.stop(res)
-	if rss := readRSSKB(res.PID); rss > 0 {
+	if rss := b.rss(); rss > 0 {
 		res.RSSAfterKB = rss
 	}
-	if heap, ok := b.api.heapInUse(ctx); ok && res.HeapAfterKB > 0 {
+	if heap, ok := b.heapInUse(ctx); ok && res.HeapAfterKB > 0 {
 		res.HeapAfterKB = heap / 1024
 	}
 }
@@ -489,8 +533,8 @@ func (b *bench) measure(ctx context.Context, res *Result, d driver) {
 		}
 	}
 
-	m0, metricsOK := b.api.serverMetrics(ctx)
-	meter := startCPUMeter(res.PID)
+	m0, metricsOK := b.serverMetrics(ctx)
+	meter := startCPUMeter(b.procs)
 	start := time.Now()
 	sendStart := b.now()
 	var wg sync.WaitGroup
@@ -549,7 +593,7 @@ loop:
 	wg.Wait()
 	res.MeasuredSec = time.Since(start).Seconds()
 	meter.stop(res)
-	if m1, ok := b.api.serverMetrics(ctx); ok && metricsOK {
+	if m1, ok := b.serverMetrics(ctx); ok && metricsOK {
 		res.Server = m1.since(m0)
 	}
 	for _, c := range senders {
@@ -559,36 +603,54 @@ loop:
 }
 
 // cpuMeter measures where the CPU time of the measured phase went: the
-// server, the tool, the kernel's softirq and steal, everything else.
+// server's processes, the tool, the kernel's softirq and steal,
+// everything else.
 type cpuMeter struct {
-	pid              int
-	server, self     int64
+	procs            []proc
+	server           []int64 // each process's ticks at the start
+	self             int64
 	stat             cpuStat
 	serverOK, statOK bool
 }
 
-func startCPUMeter(pid int) *cpuMeter {
-	m := &cpuMeter{pid: pid}
-	var err error
-	m.server, err = readCPUTicks(pid)
-	m.serverOK = pid != 0 && err == nil
+func startCPUMeter(procs []proc) *cpuMeter {
+	m := &cpuMeter{procs: procs, serverOK: len(procs) > 0}
+	for _, p := range procs {
+		t, err := readCPUTicks(p.pid)
+		m.serverOK = m.serverOK && p.pid != 0 && err == nil
+		m.server = append(m.server, t)
+	}
 	m.self, _ = readCPUTicks(0)
+	var err error
 	m.stat, err = readCPUStat()
 	m.statOK = err == nil
 	return m
 }
 
-// stop fills res's CPU figures.
+// stop fills res's CPU figures: ServerCPUSec is all the server's
+// processes together, CPUByRole each role's share.
 func (m *cpuMeter) stop(res *Result) {
-	server, serverErr := readCPUTicks(m.pid)
+	var server int64
+	byRole := map[string]int64{}
+	serverOK := m.serverOK
+	for i, p := range m.procs {
+		t, err := readCPUTicks(p.pid)
+		serverOK = serverOK && err == nil
+		server += t - m.server[i]
+		byRole[p.role] += t - m.server[i]
+	}
 	self, _ := readCPUTicks(0)
 	stat, statErr := readCPUStat()
 	hz := float64(clockTicks())
 	res.ToolCPUSec = float64(self-m.self) / hz
-	if !m.serverOK || serverErr != nil {
+	if !serverOK {
 		return
 	}
-	res.ServerCPUSec = float64(server-m.server) / hz
+	res.ServerCPUSec = float64(server) / hz
+	res.CPUByRole = map[string]float64{}
+	for role, t := range byRole {
+		res.CPUByRole[role] = float64(t) / hz
+	}
 	if !m.statOK || statErr != nil {
 		return
 	}
@@ -599,7 +661,7 @@ func (m *cpuMeter) stop(res *Result) {
 	// Softirq ticks are also charged to the process they interrupted
 	// (tick accounting), so they are not taken out of "other": what is
 	// left of them there ran in no process of the run (ksoftirqd, idle).
-	other := (stat.Busy - m.stat.Busy) - (server - m.server) - (self - m.self) - steal
+	other := (stat.Busy - m.stat.Busy) - server - (self - m.self) - steal
 	res.OtherCPUSec = float64(max(0, other)) / hz
 	if res.OtherCPUSec > 0.1*res.MeasuredSec {
 		res.Notes = append(res.Notes, fmt.Sprintf("other processes used %.1f CPU-seconds during the %.1f s measured phase: "+
@@ -609,6 +671,58 @@ func (m *cpuMeter) stop(res *Result) {
 		res.Notes = append(res.Notes, fmt.Sprintf("the hypervisor took %.1f CPU-seconds (steal) during the %.1f s measured phase",
 			res.StealSec, res.MeasuredSec))
 	}
+}
+
+// rss is the resident memory of the processes holding the connections
+// (the server, or a cluster's edges), in kB; 0 if unknown.
+func (b *bench) rss() int64 {
+	var sum int64
+	for _, pid := range b.holders {
+		kb := readRSSKB(pid)
+		if kb == 0 {
+			return 0
+		}
+		sum += kb
+	}
+	return sum
+}
+
+// heapInUse is the Go heap and stacks in use of the processes holding
+// the connections, in bytes.
+func (b *bench) heapInUse(ctx context.Context) (int64, bool) {
+	if len(b.edgeAPIs) == 0 {
+		return b.api.heapInUse(ctx)
+	}
+	var sum int64
+	for _, a := range b.edgeAPIs {
+		n, ok := a.heapInUse(ctx)
+		if !ok {
+			return 0, false
+		}
+		sum += n
+	}
+	return sum, true
+}
+
+// serverMetrics scrapes the server's counters, a cluster's summed over
+// the primary (commits) and the edges (slow-client drops); ok is false
+// if an endpoint does not answer (an older server, or one without the
+// chat).
+func (b *bench) serverMetrics(ctx context.Context) (serverMetrics, bool) {
+	sum, ok := b.api.metrics(ctx)
+	if !ok {
+		return serverMetrics{}, false
+	}
+	for _, a := range b.edgeAPIs {
+		v, ok := a.metrics(ctx)
+		if !ok {
+			return serverMetrics{}, false
+		}
+		for k, x := range v {
+			sum[k] += x
+		}
+	}
+	return metricsOf(sum), true
 }
 
 // sendLoop sends c's messages: all at once for a burst, else at the rate

@@ -29,52 +29,81 @@ type spawned struct {
 // inherits the tool's environment, then CHAT_HOOKS_DIR=hooks (if set),
 // then env ("KEY=VALUE" entries; the last one for a key wins).
 func spawn(ctx context.Context, bin, dir, hooks string, env []string, suEmail, suPassword string, logf func(string, ...any)) (*spawned, error) {
-	s := &spawned{}
+	tmp := ""
 	if dir == "" {
-		tmp, err := os.MkdirTemp("", "chatbench-data-")
-		if err != nil {
+		var err error
+		if tmp, err = os.MkdirTemp("", "chatbench-data-"); err != nil {
 			return nil, err
 		}
-		dir, s.tmp = tmp, tmp
+		dir = tmp
 	}
 	up := exec.CommandContext(ctx, bin, "superuser", "upsert", suEmail, suPassword, "--dir", dir, "--dev=false")
 	if out, err := up.CombinedOutput(); err != nil {
-		s.removeTmp()
+		_ = removeTmp(tmp)
 		return nil, fmt.Errorf("%s superuser upsert: %v\n%s", bin, err, out)
 	}
+	if hooks != "" {
+		env = append([]string{"CHAT_HOOKS_DIR=" + hooks}, env...)
+	}
+	s, err := launch(ctx, bin, func(addr string) []string { return []string{"serve", "--http", addr, "--dir", dir, "--dev=false"} }, env)
+	if err != nil {
+		_ = removeTmp(tmp)
+		return nil, err
+	}
+	s.tmp = tmp
+	logf("started %s on %s (pid %d, data %s%s)", filepath.Base(bin), s.url[len("http://"):], s.pid(), dir, envNote(env))
+	return s, nil
+}
+
+// spawnEdge starts `bin edge` for the primary at primaryURL on a free
+// 127.0.0.1 port, with env after the tool's environment.
+func spawnEdge(ctx context.Context, bin, primaryURL string, env []string, logf func(string, ...any)) (*spawned, error) {
+	s, err := launch(ctx, bin, func(addr string) []string { return []string{"edge", "--primary", primaryURL, "--http", addr} }, env)
+	if err != nil {
+		return nil, err
+	}
+	logf("started %s edge on %s (pid %d)", filepath.Base(bin), s.url[len("http://"):], s.pid())
+	return s, nil
+}
+
+// envNote lists env for the log, secrets left out.
+func envNote(env []string) string {
+	var shown []string
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); strings.Contains(k, "SECRET") {
+			kv = k + "=…"
+		}
+		shown = append(shown, kv)
+	}
+	if len(shown) == 0 {
+		return ""
+	}
+	return ", with " + strings.Join(shown, " ")
+}
+
+// launch runs bin with args(addr) on a free 127.0.0.1 port, with env
+// after the tool's environment, and returns once /api/health answers on
+// it. A port taken between choosing and listening is retried twice.
+func launch(ctx context.Context, bin string, args func(addr string) []string, env []string) (*spawned, error) {
 	for attempt := 0; ; attempt++ {
 		addr, err := freeAddr()
 		if err != nil {
-			s.removeTmp()
 			return nil, err
 		}
-		s.url = "http://" + addr
-		s.out = &tailBuffer{max: 64 << 10}
-		s.cmd = exec.Command(bin, "serve", "--http", addr, "--dir", dir, "--dev=false")
-		s.cmd.Env = os.Environ()
-		if hooks != "" {
-			s.cmd.Env = append(s.cmd.Env, "CHAT_HOOKS_DIR="+hooks)
-		}
-		s.cmd.Env = append(s.cmd.Env, env...)
+		s := &spawned{url: "http://" + addr, out: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
+		s.cmd = exec.Command(bin, args(addr)...)
+		s.cmd.Env = append(os.Environ(), env...)
 		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 		if err := s.cmd.Start(); err != nil {
-			s.removeTmp()
 			return nil, err
 		}
-		s.done = make(chan struct{})
 		go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
 		if s.waitReady(ctx) {
-			extra := ""
-			if len(env) > 0 {
-				extra = ", with " + strings.Join(env, " ")
-			}
-			logf("started %s on %s (pid %d, data %s%s)", filepath.Base(bin), addr, s.pid(), dir, extra)
 			return s, nil
 		}
 		s.kill()
 		if attempt >= 2 || !strings.Contains(s.out.String(), "address already in use") {
-			s.removeTmp()
-			return nil, fmt.Errorf("%s did not start:\n%s", bin, s.out.String())
+			return nil, fmt.Errorf("%s %s did not start:\n%s", bin, args(addr)[0], s.out.String())
 		}
 	}
 }
@@ -132,10 +161,14 @@ func (s *spawned) kill() {
 	<-s.done
 }
 
-func (s *spawned) removeTmp() {
-	if s.tmp != "" {
-		_ = os.RemoveAll(s.tmp)
+func (s *spawned) removeTmp() { _ = removeTmp(s.tmp) }
+
+// removeTmp removes a temporary directory, if there is one.
+func removeTmp(dir string) error {
+	if dir == "" {
+		return nil
 	}
+	return os.RemoveAll(dir)
 }
 
 // problems returns the server's output lines that report errors, panics

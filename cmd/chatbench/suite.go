@@ -35,7 +35,18 @@ type scenario struct {
 	// analysis, if set, follows the figures: what bounds the scenario on
 	// this machine, from profiles taken outside the suite.
 	analysis string
+	// cluster also runs the scenario natively against a cluster on this
+	// machine (Redis, the primary, clusterEdges edges), the connections
+	// on the edges.
+	cluster bool
 }
+
+// clusterEdges is how many edges the suite's cluster runs have.
+const clusterEdges = 2
+
+// kindCluster is the suite's name for a native run against a cluster, in
+// the results' keys and file names beside the modes.
+const kindCluster = "cluster"
 
 type variant struct {
 	args []string
@@ -136,7 +147,7 @@ func suiteScenarios(limit int) []scenario {
 			"nor the tool can hold 20,000 sockets (%d files are left for the server's database, listener and REST "+
 			"connections).", thousands(float64(idle), 0), thousands(float64(limit), 0), fileMargin)
 	}
-	return []scenario{
+	scs := []scenario{
 		{
 			name:  "steady",
 			title: "Many small rooms, steady load",
@@ -242,16 +253,22 @@ func suiteScenarios(limit int) []scenario {
 			},
 		},
 	}
+	for i := range scs {
+		scs[i].cluster = true // every scenario, the same as on one node
+	}
+	return scs
 }
 
-// suiteRun is one run of the suite: a scenario in one mode.
+// suiteRun is one run of the suite: a scenario in one mode, or natively
+// against a cluster (kindCluster).
 type suiteRun struct {
 	sc   scenario
-	mode string
+	mode string   // ModeNative, ModeRealtime or kindCluster
 	args []string // chatbench flags, -mode included, -spawn… not
 }
 
-// runsOf lists the runs of the scenarios, native before PocketBase.
+// runsOf lists the runs of the scenarios: native, then PocketBase, then
+// the cluster.
 func runsOf(scs []scenario) []suiteRun {
 	var out []suiteRun
 	for _, sc := range scs {
@@ -259,6 +276,10 @@ func runsOf(scs []scenario) []suiteRun {
 		if sc.pb != nil {
 			args := append([]string{"-mode", ModeRealtime}, mergeArgs(sc.args, sc.pb.args)...)
 			out = append(out, suiteRun{sc, ModeRealtime, args})
+		}
+		if sc.cluster {
+			args := append([]string{"-mode", ModeNative}, sc.args...)
+			out = append(out, suiteRun{sc, kindCluster, append(args, "-spawn-edges", fmt.Sprint(clusterEdges))})
 		}
 	}
 	return out
@@ -347,6 +368,7 @@ func suiteMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	repeat := fs.Int("repeat", 1, "run each scenario this many times; the document shows medians")
 	only := fs.String("only", "", "run only these scenarios (comma-separated names: steady, burst, tier-a, tier-b, fanout, idle) "+
 		"and levers (lever:wal-checkpoint, lever:group-commit, lever:js-hook, lever:epoll, lever:presence; levers: all of them)")
+	cluster := fs.Bool("cluster", true, fmt.Sprintf("also run each scenario against a cluster on this machine (Redis, the primary, %d edges)", clusterEdges))
 	levers := fs.Bool("levers", true, "after the scenarios, run the levers: a scenario each against a server with a setting as before a change and with the default")
 	leverRepeat := fs.Int("lever-repeat", 1, "run each lever's before and after this many times (alternately); the document shows medians")
 	micro := fs.String("micro", "", "`go test -bench` output of the micro-benchmarks to summarize in the document")
@@ -374,6 +396,11 @@ func suiteMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	scs, lvs, err := selectRuns(suiteScenarios(limit), suiteLevers(limit), *only, *levers)
 	if err != nil {
 		return err
+	}
+	if !*cluster {
+		for i := range scs {
+			scs[i].cluster = false
+		}
 	}
 	if *hooks == "" {
 		// Without the JS hooks a hook's lever has the same server twice.
@@ -585,6 +612,19 @@ func (d *suiteDoc) verdicts(sc scenario) []verdict {
 		}
 		out = append(out, v)
 	}
+	// The cluster must be as correct as one node, and hold as many.
+	if cl := d.results[suiteKey(sc.name, kindCluster)]; len(cl) > 0 {
+		for _, t := range sc.targets {
+			if !clusterTarget(t) {
+				continue
+			}
+			v := verdict{scenario: sc.name, label: "cluster: " + t.label, want: fmt.Sprintf("%s %s%s", cmpSymbol(t.cmp), thousands(t.limit, t.prec), t.unit)}
+			if x, ok := medianOf(cl, t.value, nil); ok {
+				v.known, v.met, v.got = true, t.holds(x), thousands(x, t.prec)+t.unit
+			}
+			out = append(out, v)
+		}
+	}
 	pb := d.results[suiteKey(sc.name, ModeRealtime)]
 	if !sc.compare || len(nat) == 0 || len(pb) == 0 {
 		return out
@@ -613,6 +653,19 @@ func (d *suiteDoc) verdicts(sc scenario) []verdict {
 		lat.known, lat.met, lat.got = true, x < y, fmt.Sprintf("%s ms vs %s ms", thousands(x, 1), thousands(y, 1))
 	}
 	return append(out, lat)
+}
+
+// clusterTarget says whether a cluster run is held to target t too: the
+// correctness of every delivery and the connections held. The rates and
+// latencies are one node's goals; the cluster's figures stand beside
+// them.
+func clusterTarget(t target) bool {
+	for _, c := range correctness() {
+		if c.label == t.label {
+			return true
+		}
+	}
+	return strings.HasPrefix(t.label, "connections held")
 }
 
 // keptUp says whether every run sent at a steady rate all it planned:
@@ -659,7 +712,12 @@ func (d *suiteDoc) markdown() string {
 	p(".\n")
 	p("Load scenarios run against pocketchat's native WebSocket endpoint and, where it can be bounded in\n")
 	p("time, the way a plain PocketBase app would do it (subscribers on PocketBase's SSE `/api/realtime`,\n")
-	p("senders creating records with REST), against the same server binary.")
+	p("senders creating records with REST), against the same server binary")
+	if d.hasCluster() {
+		p(", and natively against a cluster of that\n")
+		p("binary on this machine (Redis, the primary and %d edges, the connections on the edges; see *Scaling out*)", clusterEdges)
+	}
+	p(".")
 	if levers != "" {
 		p(" The levers (*Levers: before and\n")
 		p("after*) each run one scenario natively twice: with one of the server's settings as it was before\n")
@@ -710,7 +768,15 @@ func (d *suiteDoc) markdown() string {
 	p("on one temporary data directory. The bench users (`bench-00000@bench.invalid`, …) are created once, by\n")
 	p("the first run that needs them (with bcrypt's lowest cost while they are created: the measured traffic\n")
 	p("never checks a password), and every run gets their tokens by superuser impersonation; every run\n")
-	p("creates its own rooms and deletes them at the end.\n\n```sh\n")
+	p("creates its own rooms and deletes them at the end.")
+	if d.hasCluster() {
+		p(" A cluster run (`-spawn-edges %d`) first starts `redis-server` (no\n", clusterEdges)
+		p("persistence, a free port, a temporary directory), then the primary as above with `CHAT_REDIS_URL` and a\n")
+		p("fresh `CHAT_CLUSTER_SECRET`, then %d `pocketchat edge --primary <primary> --http 127.0.0.1:<free port>`\n", clusterEdges)
+		p("with the same environment. The members of a room take the edges in turn, so every room spans the\n")
+		p("edges and each delivery crosses Redis; users, rooms and counting go to the primary.")
+	}
+	p("\n\n```sh\n")
 	for _, r := range runsOf(d.scenarios) {
 		if rs := d.results[suiteKey(r.sc.name, r.mode)]; len(rs) > 0 {
 			p("%s\n", rs[0].Command)
@@ -758,6 +824,12 @@ func (d *suiteDoc) markdown() string {
 	p("  connections joined (idle: after they sat) minus before connecting, ÷ connections; coarse at a few\n")
 	p("  hundred connections, since the Go heap grows in steps. **heap + stacks**: the same from the Go\n")
 	p("  runtime's heap and stacks in use (`/api/chat/metrics`), without the garbage collector's slack.\n")
+	if d.hasCluster() {
+		p("  For a cluster, **server CPU** is all its processes together (the primary, the edges, Redis),\n")
+		p("  split in the **primary**, **edges'** and **Redis CPU** rows (on one node, the primary is the whole\n")
+		p("  server); memory per connection is the edges' (they hold the connections), and the server's\n")
+		p("  counters are the primary's and the edges' summed.\n")
+	}
 	p("- **messages per commit**, **slow-client drops**: the server's own counters over the measured\n")
 	p("  phase (`pocketchat_commit_batch_size`, `pocketchat_slow_client_drops_total`).\n")
 	p("- **tool CPU per delivery**: the tool's CPU time in the measured phase ÷ deliveries (sending and\n")
@@ -784,23 +856,8 @@ func (d *suiteDoc) markdown() string {
 		if sc.pb != nil && sc.pb.note != "" && len(pb) > 0 {
 			p("%s\n\n", sc.pb.note)
 		}
-		if len(pb) > 0 {
-			p("| figure | pocketchat (native WebSocket) | PocketBase realtime (SSE + REST) | pocketchat / PocketBase |\n")
-			p("|---|--:|--:|--:|\n")
-			for _, f := range figures {
-				if f.shown(nat[0]) {
-					p("| %s | %s | %s | %s |\n", f.label, f.formatMedian(nat), f.formatMedian(pb), ratioOfMedians(f, nat, pb))
-				}
-			}
-		} else {
-			p("| figure | pocketchat (native WebSocket) |\n|---|--:|\n")
-			for _, f := range figures {
-				if f.shown(nat[0]) {
-					p("| %s | %s |\n", f.label, f.formatMedian(nat))
-				}
-			}
-		}
-		p("\n")
+		cl := d.results[suiteKey(sc.name, kindCluster)]
+		p("%s\n", figureTable(nat, pb, cl))
 		vs := d.verdicts(sc)
 		if len(vs) > 0 {
 			p("Targets:\n\n")
@@ -836,12 +893,12 @@ func (d *suiteDoc) markdown() string {
 				break
 			}
 		}
-		for _, rs := range [][]*Result{nat, pb} {
+		for _, rs := range [][]*Result{nat, pb, cl} {
 			for i, r := range rs {
 				lines := append([]string{fmt.Sprintf("set-up: %s users (%s created) in %.1f s, %s connections opened in %.1f s",
 					thousands(float64(r.Config.Users), 0), thousands(float64(r.UsersCreated), 0), r.UsersSec,
 					thousands(float64(r.ConnsHeld), 0), r.ConnectSec)}, r.extraLines()...)
-				label := modeTitle(r.Mode)
+				label := runTitle(r)
 				if len(rs) > 1 {
 					label += fmt.Sprintf(", run %d", i+1)
 				}
@@ -853,14 +910,79 @@ func (d *suiteDoc) markdown() string {
 			}
 		}
 	}
+	p("%s", d.scalingMarkdown())
 	return b.String()
 }
 
-func modeTitle(mode string) string {
-	if mode == ModeNative {
+// hasCluster says whether any scenario ran against a cluster.
+func (d *suiteDoc) hasCluster() bool {
+	for _, sc := range d.scenarios {
+		if len(d.results[suiteKey(sc.name, kindCluster)]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func runTitle(r *Result) string {
+	switch {
+	case r.Config.Edges > 0:
+		return fmt.Sprintf("pocketchat cluster (Redis, primary, %d edges)", r.Config.Edges)
+	case r.Mode == ModeNative:
 		return "pocketchat (native)"
 	}
 	return "PocketBase realtime"
+}
+
+// figureTable is a scenario's figures: one node natively, PocketBase
+// realtime and the cluster where they ran (pb, cl may be empty), with
+// the ratios pocketchat / PocketBase and cluster / one node.
+func figureTable(nat, pb, cl []*Result) string {
+	type column struct {
+		title string
+		rs    []*Result
+	}
+	type ratio struct {
+		title string
+		a, b  []*Result
+	}
+	cols := []column{{"pocketchat (native WebSocket)", nat}}
+	var ratios []ratio
+	if len(pb) > 0 {
+		cols = append(cols, column{"PocketBase realtime (SSE + REST)", pb})
+		ratios = append(ratios, ratio{"pocketchat / PocketBase", nat, pb})
+	}
+	if len(cl) > 0 {
+		cols = append(cols, column{fmt.Sprintf("pocketchat cluster (Redis, primary, %d edges)", cl[0].Config.Edges), cl})
+		ratios = append(ratios, ratio{"cluster / one node", cl, nat})
+	}
+	var b strings.Builder
+	b.WriteString("| figure |")
+	for _, c := range cols {
+		b.WriteString(" " + c.title + " |")
+	}
+	for _, r := range ratios {
+		b.WriteString(" " + r.title + " |")
+	}
+	b.WriteString("\n|---|" + strings.Repeat("--:|", len(cols)+len(ratios)) + "\n")
+	for _, f := range figures {
+		shown := false
+		for _, c := range cols {
+			shown = shown || f.shown(c.rs[0])
+		}
+		if !shown {
+			continue
+		}
+		b.WriteString("| " + f.label + " |")
+		for _, c := range cols {
+			b.WriteString(" " + f.formatMedian(c.rs) + " |")
+		}
+		for _, r := range ratios {
+			b.WriteString(" " + ratioOfMedians(f, r.a, r.b) + " |")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 // formatMedian is the figure's median over rs, or n/a.

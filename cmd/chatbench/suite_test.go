@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -106,9 +107,13 @@ func TestSuiteScenariosParse(t *testing.T) {
 		if r.mode == ModeRealtime && r.sc.name == "tier-a" && (cfg.Inflight != 4 || cfg.Conns != 10000) {
 			t.Errorf("tier-a on PocketBase: the override flags did not apply: %+v", cfg)
 		}
+		if wantEdges := map[bool]int{true: clusterEdges}[r.mode == kindCluster]; cfg.Edges != wantEdges || cfg.Mode != ModeNative && r.mode == kindCluster {
+			t.Errorf("%s (%s): %d edges, mode %s", r.sc.name, r.mode, cfg.Edges, cfg.Mode)
+		}
 	}
-	if n := len(runsOf(scs)); n != 10 {
-		t.Errorf("%d runs, want 10", n)
+	// Every scenario natively and on a cluster; four on PocketBase too.
+	if n := len(runsOf(scs)); n != 16 {
+		t.Errorf("%d runs, want 16", n)
 	}
 }
 
@@ -533,5 +538,94 @@ func TestScenarioAnalysisRendered(t *testing.T) {
 	i, j := strings.Index(md, "Targets:\n"), strings.Index(md, tierB.analysis)
 	if j < 0 || i < 0 || j < i {
 		t.Errorf("analysis missing or before the targets (targets at %d, analysis at %d)", i, j)
+	}
+}
+
+// clusterResult is a cluster run of a scenario with the given work and
+// CPU time by role.
+func clusterResult(senders int, msgs, deliveries int64, sec, primary, edges, redis float64) *Result {
+	r := &Result{PID: 1, Persisted: msgs, Acked: msgs, MeasuredSec: sec, ConnsHeld: 100, RSSBeforeKB: 1000, RSSAfterKB: 1500, MemPerConnKB: 5}
+	r.Config.Senders, r.Config.Edges = senders, 2
+	r.Received = deliveries
+	r.ServerCPUSec = primary + edges + redis
+	r.CPUByRole = map[string]float64{rolePrimary: primary, roleEdges: edges, roleRedis: redis}
+	r.Machine.CPUs = 2
+	return r
+}
+
+// TestFitEdges: the fit finds the cost per message and per delivery the
+// runs were made of, background taken out, and says when it cannot.
+func TestFitEdges(t *testing.T) {
+	const a, b, bg = 20e-6, 3e-6, 0.05 // per message (all edges), per delivery, per second
+	mk := func(msgs, deliveries, sec float64) clusterCosts {
+		return clusterCosts{messages: msgs, deliver: deliveries, sec: sec, edges: a*msgs + b*deliveries + bg*sec}
+	}
+	cs := []clusterCosts{mk(120_000, 1_200_000, 60), mk(500, 2_500_000, 10), mk(2000, 20_000, 20)}
+	gotA, gotB, ok := fitEdges(cs, background{edges: bg})
+	if !ok || math.Abs(gotA-a) > 1e-9 || math.Abs(gotB-b) > 1e-9 {
+		t.Errorf("fitEdges = %g, %g, %v; want %g, %g, true", gotA, gotB, ok, a, b)
+	}
+	// Every run with 10 deliveries a message: the two costs cannot be told apart.
+	if _, _, ok := fitEdges([]clusterCosts{mk(1000, 10_000, 10), mk(5000, 50_000, 10)}, background{edges: bg}); ok {
+		t.Error("fitEdges separated costs from proportional runs")
+	}
+	if _, _, ok := fitEdges(cs[:1], background{}); ok {
+		t.Error("fitEdges fitted two costs to one run")
+	}
+}
+
+// TestClusterMarkdown: with cluster runs the tables get the cluster's
+// column and ratio, its correctness targets, and the Scaling out
+// section its estimates; without them, none of it.
+func TestClusterMarkdown(t *testing.T) {
+	scs := suiteScenarios(20000)
+	var picked []scenario
+	for _, sc := range scs {
+		if sc.name == "tier-a" || sc.name == "fanout" || sc.name == "idle" {
+			picked = append(picked, sc)
+		}
+	}
+	one := func(senders int, msgs, deliveries int64, cpu float64) *Result {
+		r := &Result{Mode: ModeNative, PID: 1, Persisted: msgs, Acked: msgs, ServerCPUSec: cpu, MeasuredSec: 60, ConnsHeld: 100}
+		r.Config.Senders = senders
+		r.Received = deliveries
+		r.CPUByRole = map[string]float64{rolePrimary: cpu}
+		r.Machine.CPUs = 2
+		return r
+	}
+	d := &suiteDoc{scenarios: picked, repeat: 1, results: map[string][]*Result{
+		suiteKey("tier-a", ModeNative):   {one(1, 120_000, 1_200_000, 70)},
+		suiteKey("tier-a", kindCluster):  {clusterResult(1, 120_000, 1_200_000, 60, 48, 45, 1.2)},
+		suiteKey("fanout", ModeNative):   {one(5, 500, 2_500_000, 4)},
+		suiteKey("fanout", kindCluster):  {clusterResult(5, 500, 2_500_000, 12, 1, 9, 0.1)},
+		suiteKey("idle", ModeNative):     {one(0, 0, 0, 1)},
+		suiteKey("idle", kindCluster):    {clusterResult(0, 0, 0, 15, 0.3, 0.6, 0.15)},
+		suiteKey("tier-a", ModeRealtime): {one(1, 1000, 10_000, 60)},
+	}}
+	md := d.markdown()
+	for _, want := range []string{
+		"| pocketchat cluster (Redis, primary, 2 edges) |",
+		"| cluster / one node |",
+		"| edges' CPU (measured phase) | n/a | n/a | 45.00 s |",
+		"| tier-a | cluster: lost deliveries | = 0 | 0 | met |",
+		"## Scaling out",
+		"per delivery plus",
+		"The first of these to bind is",
+		"-spawn-edges 2",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the document lacks %q", want)
+		}
+	}
+	for k := range d.results {
+		if strings.HasSuffix(k, "/"+kindCluster) {
+			delete(d.results, k)
+		}
+	}
+	md = d.markdown()
+	for _, unwanted := range []string{"Scaling out", "cluster / one node", "edges' CPU", "-spawn-edges"} {
+		if strings.Contains(md, unwanted) {
+			t.Errorf("without cluster runs the document still has %q", unwanted)
+		}
 	}
 }

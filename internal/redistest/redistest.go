@@ -1,5 +1,6 @@
-// Package redistest runs a real redis-server for tests: on a free
-// loopback port, in a temporary directory, stopped when the test ends.
+// Package redistest runs a real redis-server for tests (and for the load
+// tool's cluster runs): on a free loopback port, in a temporary
+// directory, stopped when the test ends.
 //
 //	srv := redistest.Start(t)
 //	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
@@ -8,6 +9,7 @@ package redistest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -32,24 +34,44 @@ type Server struct {
 // installs it).
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		tb.Fatal("redis-server is not installed: `make test` installs it (apt-get install redis-server)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := Launch(tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &Server{Addr: addr, URL: "redis://" + addr + "/0", bin: bin, dir: tb.TempDir()}
-	s.start(tb)
 	tb.Cleanup(s.Kill)
 	return s
 }
 
-func (s *Server) start(tb testing.TB) {
-	tb.Helper()
+// Launch runs redis-server without persistence on a free port, with its
+// configuration and log in dir, for a caller without a test (the load
+// tool); the caller stops it with Kill.
+func Launch(dir string) (*Server, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("redis-server is not installed: `make test` installs it (apt-get install redis-server)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := &Server{Addr: addr, URL: "redis://" + addr + "/0", bin: bin, dir: dir}
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Pid is the running server's process id (0 after Kill).
+func (s *Server) Pid() int {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	conf := strings.Join([]string{
 		"bind 127.0.0.1",
@@ -62,21 +84,21 @@ func (s *Server) start(tb testing.TB) {
 	}, "\n") + "\n"
 	path := filepath.Join(s.dir, "redis.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	s.cmd = exec.Command(s.bin, path)
 	if err := s.cmd.Start(); err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if ping(s.Addr) == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 			s.Kill()
-			tb.Fatalf("redis-server did not start on %s:\n%s", s.Addr, log)
+			return fmt.Errorf("redis-server did not start on %s:\n%s", s.Addr, log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -120,11 +142,15 @@ func (s *Server) Restart(tb testing.TB, down time.Duration) {
 	tb.Helper()
 	s.Kill()
 	time.Sleep(down)
-	s.start(tb)
+	if err := s.start(); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // Resume starts the server again after Kill, on the same port.
 func (s *Server) Resume(tb testing.TB) {
 	tb.Helper()
-	s.start(tb)
+	if err := s.start(); err != nil {
+		tb.Fatal(err)
+	}
 }
