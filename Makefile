@@ -87,8 +87,9 @@ fuzz:
 # five settings of the server (CHAT_CHECKPOINT_EVERY, CHAT_COMMIT_BATCH,
 # CHAT_WORDFILTER, CHAT_WS_POLL, CHAT_PRESENCE_LIMIT), each measured on one
 # scenario as before its change and at its default, about 10 more minutes.
-# About 30 minutes on 2 cores; BENCH_REPEAT=3 runs each load scenario three
-# times and reports medians, BENCH_LEVER_REPEAT=3 each lever's two runs.
+# 45 minutes on 2 cores with BENCH_REPEAT=3, which runs each load scenario
+# three times and reports medians (about half that with one run each);
+# BENCH_LEVER_REPEAT=3 repeats each lever's two runs.
 BENCH_COUNT ?= 3
 BENCH_REPEAT ?= 1
 BENCH_LEVER_REPEAT ?= 1

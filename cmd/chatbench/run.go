@@ -664,7 +664,7 @@ func (m *cpuMeter) stop(res *Result) {
 	other := (stat.Busy - m.stat.Busy) - server - (self - m.self) - steal
 	res.OtherCPUSec = float64(max(0, other)) / hz
 	if res.OtherCPUSec > 0.1*res.MeasuredSec {
-		res.Notes = append(res.Notes, fmt.Sprintf("other processes used %.1f CPU-seconds during the %.1f s measured phase: "+
+		res.Notes = append(res.Notes, fmt.Sprintf("other processes used %.2f CPU-seconds during the %.1f s measured phase: "+
 			"the machine was not quiet", res.OtherCPUSec, res.MeasuredSec))
 	}
 	if res.StealSec > 0.1*res.MeasuredSec {

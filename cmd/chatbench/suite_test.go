@@ -612,11 +612,23 @@ func TestClusterMarkdown(t *testing.T) {
 		"per delivery plus",
 		"The first of these to bind is",
 		"-spawn-edges 2",
+		"The micro-benchmark that\n  measures that alone did not run",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the document lacks %q", want)
 		}
 	}
+	// With the micro-benchmark of hearing, the edges' limit is read from it.
+	d.micro = []*microBench{{Pkg: "pocketchat/internal/cluster", Name: "BenchmarkBrokerHear/members=0",
+		Units: []string{"ns/op", "cpu-ns/op"}, Samples: map[string][]float64{"ns/op": {1}, "cpu-ns/op": {6000, 5000, 4000}}}}
+	md = d.markdown()
+	if want := "5.0 µs of CPU each"; !strings.Contains(md, want) {
+		t.Errorf("the document lacks %q", want)
+	}
+	if want := "half a core at about 100,000 messages/s"; !strings.Contains(md, want) {
+		t.Errorf("the document lacks %q", want)
+	}
+	d.micro = nil
 	for k := range d.results {
 		if strings.HasSuffix(k, "/"+kindCluster) {
 			delete(d.results, k)

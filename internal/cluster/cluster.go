@@ -101,8 +101,6 @@ func (n *Node) Start(h *hub.Hub) {
 	}
 }
 
-// Close takes this node's users offline for the cluster, publishes what
-// is queued, and disconnects.
 // Counters is where a node's metrics go (metrics.Node).
 type Counters interface {
 	CounterFunc(name, help string, f func() float64)
@@ -116,6 +114,8 @@ func (n *Node) CountDropped(c Counters) {
 		func() float64 { return float64(n.Broker.Dropped()) })
 }
 
+// Close takes this node's users offline for the cluster, publishes what
+// is queued, and disconnects.
 func (n *Node) Close() {
 	n.Directory.Close()
 	n.Broker.Close()

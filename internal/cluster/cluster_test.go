@@ -56,7 +56,7 @@ type node struct {
 	hub *hub.Hub
 }
 
-func startNode(t *testing.T, url, prefix string, cfg cluster.Config) *node {
+func startNode(t testing.TB, url, prefix string, cfg cluster.Config) *node {
 	t.Helper()
 	cfg.URL, cfg.Prefix = url, prefix
 	if cfg.Node == "" {
