@@ -138,7 +138,8 @@ func (d *suiteDoc) scalingMarkdown() string {
 		p("| %s | %s | %s | %s | %s | %s | %.0f%% |\n", c.scenario, thousands(c.deliver/c.messages, 0),
 			us(c.single, c.messages), us(c.primary, c.messages), us(c.edges, c.deliver), us(c.redis, c.messages), 100*c.primary/total)
 	}
-	p("\n")
+	p("\nIn the lighter runs the background below (heartbeats, presence, pings), spread over few messages,\n")
+	p("makes up most of these figures.\n\n")
 
 	bg := d.backgroundOf()
 	if bg.conns > 0 {
@@ -194,7 +195,8 @@ func (d *suiteDoc) scalingMarkdown() string {
 	}
 	if redisPerMsg > 0 {
 		p("- *Redis carries every event on one channel*: %s of Redis CPU per message; Redis runs its\n", usec(redisPerMsg))
-		p("  commands on one thread, so one core relays about %s messages/s.\n", thousands(1/redisPerMsg, 0))
+		p("  commands on one thread, so one core relays about %s messages/s. It writes each event to every\n", thousands(1/redisPerMsg, 0))
+		p("  node subscribed (%d here: the primary and the edges), so each edge added lowers that.\n", cs[0].edgeN+1)
 		limits = append(limits, limit{"Redis' one channel", 1 / redisPerMsg})
 	}
 	if hear, ok := d.microMetric("BenchmarkBrokerHear/members=0", "cpu-ns/op"); ok && hear > 0 {

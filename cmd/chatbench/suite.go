@@ -873,21 +873,29 @@ func (d *suiteDoc) markdown() string {
 		if sc.analysis != "" {
 			p("%s\n\n", sc.analysis)
 		}
-		for _, r := range pb {
+		// Which run, when there were several: the table's medians may
+		// come from others.
+		inRun := func(i int) string {
+			if len(pb) < 2 {
+				return ""
+			}
+			return fmt.Sprintf("In run %d, ", i+1)
+		}
+		for i, r := range pb {
 			if r.Sent < r.Planned && r.Config.Burst == 0 {
-				p("PocketBase realtime sent %d of the %d planned messages: the server could not keep up with the\n", r.Sent, r.Planned)
+				p("%sPocketBase realtime sent %d of the %d planned messages: the server could not keep up with the\n", inRun(i), r.Sent, r.Planned)
 				p("offered load (its CPU was busy %.0f%% of the measured phase on %d cores).\n\n",
 					100*r.ServerCPUSec/r.MeasuredSec/float64(max(r.Machine.CPUs, 1)), r.Machine.CPUs)
 				break
 			}
 		}
-		for _, r := range pb {
+		for i, r := range pb {
 			if r.OutOfOrder > 0 {
 				noun := "messages"
 				if r.OutOfOrder == 1 {
 					noun = "message"
 				}
-				p("PocketBase realtime delivered %s %s out of order: it hands every event to every\n", thousands(float64(r.OutOfOrder), 0), noun)
+				p("%sPocketBase realtime delivered %s %s out of order: it hands every event to every\n", inRun(i), thousands(float64(r.OutOfOrder), 0), noun)
 				p("subscriber on a goroutine of its own (`routine.FireAndForget` in `apis/realtime.go`), so\n")
 				p("nothing keeps a subscriber's events in commit order.\n\n")
 				break

@@ -641,3 +641,36 @@ func TestClusterMarkdown(t *testing.T) {
 		}
 	}
 }
+
+// A remark about one of several runs says which run it was: the table
+// beside it holds medians.
+func TestSuiteRemarkNamesItsRun(t *testing.T) {
+	var steady []scenario
+	for _, sc := range suiteScenarios(20000) {
+		if sc.name == "steady" {
+			steady = append(steady, sc)
+		}
+	}
+	run := func(mode string, sent int64, outOfOrder int64) *Result {
+		r := &Result{Mode: mode, PID: 1, Planned: 2000, Sent: sent, Acked: sent, Persisted: sent, Received: 10 * sent,
+			OutOfOrder: outOfOrder, ServerCPUSec: 10, MeasuredSec: 20, ConnsHeld: 500}
+		r.Config.Senders, r.Config.Rate = 1, 2
+		r.Machine.CPUs = 2
+		return r
+	}
+	d := &suiteDoc{scenarios: steady, repeat: 3, results: map[string][]*Result{
+		suiteKey("steady", ModeNative):   {run(ModeNative, 2000, 0)},
+		suiteKey("steady", ModeRealtime): {run(ModeRealtime, 2000, 0), run(ModeRealtime, 300, 0), run(ModeRealtime, 2000, 2)},
+	}}
+	md := d.markdown()
+	for _, want := range []string{"In run 2, PocketBase realtime sent 300 of the 2000 planned messages",
+		"In run 3, PocketBase realtime delivered 2 messages out of order"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the document lacks %q", want)
+		}
+	}
+	d.results[suiteKey("steady", ModeRealtime)] = d.results[suiteKey("steady", ModeRealtime)][1:2]
+	if md := d.markdown(); !strings.Contains(md, "\nPocketBase realtime sent 300 of the 2000") {
+		t.Error("with one run the remark should not name it")
+	}
+}
